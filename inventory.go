@@ -1,0 +1,135 @@
+package patchbay
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+)
+
+// InventorySchemaVersion is the version of the wire format an agent sends.
+// The server accepts exactly the versions it knows and refuses others with
+// a clear message, so an old server never half-reads a newer agent.
+const InventorySchemaVersion = 1
+
+// OS identifies a host's operating system, from os-release.
+type OS struct {
+	ID         string `json:"id"`          // "debian", "ubuntu", "almalinux", "alpine"
+	IDLike     string `json:"id_like"`     // "rhel centos fedora"
+	VersionID  string `json:"version_id"`  // "12", "22.04", "9.4"
+	Codename   string `json:"codename"`    // "bookworm"
+	Name       string `json:"name"`        // "Debian GNU/Linux"
+	PrettyName string `json:"pretty_name"` // "Debian GNU/Linux 12 (bookworm)"
+}
+
+// Package is one installed binary package.
+type Package struct {
+	Name          string `json:"name"`
+	Arch          string `json:"arch"`
+	Version       string `json:"version"` // with epoch when it has one: "1:2.3-4"
+	SourceName    string `json:"source_name"`
+	SourceVersion string `json:"source_version"`
+}
+
+// Key identifies a package on a host: name and architecture (multi-arch
+// hosts may have libc6:amd64 and libc6:i386 side by side).
+func (p Package) Key() string { return p.Name + ":" + p.Arch }
+
+// Update is a pending update of an installed package, as the host's own
+// package manager reports it.
+type Update struct {
+	Name             string `json:"name"`
+	Arch             string `json:"arch"`
+	InstalledVersion string `json:"installed_version"`
+	CandidateVersion string `json:"candidate_version"`
+	Origin           string `json:"origin"` // "Debian-Security:12/oldstable-security", dnf repo id ...
+	Security         bool   `json:"security"`
+}
+
+// Key identifies the updated package on a host.
+func (u Update) Key() string { return u.Name + ":" + u.Arch }
+
+// Inventory is what an agent reports about its host: the wire format of
+// PUT /api/v1/agent/inventory. Field names are part of the API contract.
+type Inventory struct {
+	SchemaVersion  int       `json:"schema_version"`
+	CollectedAt    time.Time `json:"collected_at"`
+	MachineID      string    `json:"machine_id"`
+	Hostname       string    `json:"hostname"`
+	OS             OS        `json:"os"`
+	Kernel         string    `json:"kernel"` // running kernel release (uname -r)
+	Arch           string    `json:"arch"`   // "amd64", "x86_64", "aarch64"
+	BootID         string    `json:"boot_id"`
+	UptimeSeconds  int64     `json:"uptime_seconds"`
+	IPAddresses    []string  `json:"ip_addresses"`
+	PackageManager string    `json:"package_manager"` // "apt", "dnf", "yum", "apk"
+	Packages       []Package `json:"packages"`
+	Updates        []Update  `json:"updates"`
+	RebootRequired bool      `json:"reboot_required"`
+	RebootReasons  []string  `json:"reboot_reasons"`
+	// UpdatesError is set when the agent could list packages but not
+	// updates (no network to the mirror, a locked database); the server
+	// then keeps the updates it had instead of clearing them.
+	UpdatesError string `json:"updates_error,omitempty"`
+}
+
+// Normalize sorts the lists of inv so that equal content has equal bytes.
+func (inv *Inventory) Normalize() {
+	slices.SortFunc(inv.Packages, func(a, b Package) int { return strings.Compare(a.Key(), b.Key()) })
+	slices.SortFunc(inv.Updates, func(a, b Update) int { return strings.Compare(a.Key(), b.Key()) })
+	slices.Sort(inv.IPAddresses)
+	slices.Sort(inv.RebootReasons)
+}
+
+// ContentHash is a hash of everything in inv that is worth storing again
+// when it changes. It leaves out the collection time and uptime, which change
+// at every check-in, so an unchanged host sends only a heartbeat.
+func (inv Inventory) ContentHash() string {
+	c := inv
+	c.CollectedAt = time.Time{}
+	c.UptimeSeconds = 0
+	c.Packages = slices.Clone(inv.Packages)
+	c.Updates = slices.Clone(inv.Updates)
+	c.IPAddresses = slices.Clone(inv.IPAddresses)
+	c.RebootReasons = slices.Clone(inv.RebootReasons)
+	c.Normalize()
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err) // plain structs of strings: cannot fail
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Validate checks what the server must be able to rely on before storing
+// an inventory. It reports the first problem with a message that says which
+// field is wrong.
+func (inv Inventory) Validate() error {
+	if inv.SchemaVersion != InventorySchemaVersion {
+		return Errorf(EINVALID, "unsupported inventory schema_version %d (this server reads %d)", inv.SchemaVersion, InventorySchemaVersion)
+	}
+	if inv.MachineID == "" {
+		return Errorf(EINVALID, "inventory: machine_id is required")
+	}
+	if inv.Hostname == "" {
+		return Errorf(EINVALID, "inventory: hostname is required")
+	}
+	seen := make(map[string]bool, len(inv.Packages))
+	for i, p := range inv.Packages {
+		if p.Name == "" || p.Version == "" {
+			return Errorf(EINVALID, "inventory: packages[%d]: name and version are required", i)
+		}
+		if seen[p.Key()] {
+			return Errorf(EINVALID, "inventory: packages[%d]: %s listed twice", i, p.Key())
+		}
+		seen[p.Key()] = true
+	}
+	for i, u := range inv.Updates {
+		if u.Name == "" || u.CandidateVersion == "" {
+			return Errorf(EINVALID, "inventory: updates[%d]: name and candidate_version are required", i)
+		}
+	}
+	return nil
+}
