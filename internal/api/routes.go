@@ -1,0 +1,78 @@
+// Package api serves Patchbay's JSON API under /api/v1. Every route is in
+// the table below; every route needs a credential unless it is marked
+// public, and a test walks the table to prove it.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/patchbay/patchbay/internal/service"
+	"github.com/patchbay/patchbay/internal/web"
+)
+
+// Body size limits. An inventory of a large host (5,000 packages, 500
+// updates) is about 1.5 MB of JSON.
+const (
+	smallBodyLimit     = 64 << 10
+	inventoryBodyLimit = 32 << 20
+)
+
+// API is the JSON API.
+type API struct {
+	svc    *service.Service
+	logger *slog.Logger
+}
+
+// New returns the API over svc.
+func New(svc *service.Service, logger *slog.Logger) *API {
+	return &API{svc: svc, logger: logger}
+}
+
+// Route is one entry of the route table.
+type Route struct {
+	Method  string
+	Pattern string
+	Public  bool // served without a credential
+	Handler web.HandlerFunc
+}
+
+// Routes returns every route of the API.
+func (a *API) Routes() []Route {
+	return []Route{
+		{"GET", "/api/v1/health", true, a.health},
+		{"POST", "/api/v1/enroll", true, a.enroll},
+		{"GET", "/api/v1/openapi.json", false, a.openapi},
+		{"GET", "/api/v1/whoami", false, a.whoami},
+
+		{"POST", "/api/v1/agent/heartbeat", false, a.heartbeat},
+		{"PUT", "/api/v1/agent/inventory", false, a.putInventory},
+
+		{"GET", "/api/v1/hosts", false, a.listHosts},
+		{"GET", "/api/v1/hosts/{ref}", false, a.getHost},
+		{"PATCH", "/api/v1/hosts/{ref}", false, a.patchHost},
+		{"GET", "/api/v1/hosts/{ref}/packages", false, a.hostPackages},
+		{"GET", "/api/v1/hosts/{ref}/updates", false, a.hostUpdates},
+		{"GET", "/api/v1/hosts/{ref}/history", false, a.hostHistory},
+
+		{"POST", "/api/v1/tokens", false, a.createToken},
+		{"GET", "/api/v1/tokens", false, a.listTokens},
+		{"DELETE", "/api/v1/tokens/{id}", false, a.revokeToken},
+	}
+}
+
+// Handler returns the API's http.Handler.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range a.Routes() {
+		h := web.Handle(a.logger, rt.Handler)
+		if !rt.Public {
+			h = a.authenticate(h)
+		}
+		mux.Handle(rt.Method+" "+rt.Pattern, h)
+	}
+	mux.Handle("/api/", web.Handle(a.logger, func(w http.ResponseWriter, r *http.Request) error {
+		return web.NotFound(r)
+	}))
+	return mux
+}

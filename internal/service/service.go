@@ -1,0 +1,80 @@
+// Package service holds Patchbay's use cases and all authorization: who
+// may enrol, which host may write which inventory, who may read what. It
+// works on the store interfaces of the domain package and never imports a
+// store implementation.
+package service
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/patchbay/patchbay"
+)
+
+// Service is the application layer used by the API and the UI.
+type Service struct {
+	store  patchbay.Store
+	now    func() time.Time
+	logger *slog.Logger
+	caHash string
+}
+
+// Options configure a Service.
+type Options struct {
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger
+	// CAHash is the hex SHA-256 of the CA agents must pin; enrolment
+	// tokens carry it.
+	CAHash string
+}
+
+// New returns a Service over store.
+func New(store patchbay.Store, o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash}
+}
+
+// requireUser returns the calling user, or an error for hosts and
+// anonymous callers.
+func requireUser(ctx context.Context) (patchbay.Principal, error) {
+	p, ok := patchbay.PrincipalFrom(ctx)
+	if !ok {
+		return p, patchbay.Errorf(patchbay.EUNAUTHORIZED, "authentication required")
+	}
+	if p.Kind != patchbay.PrincipalUser {
+		return p, patchbay.Errorf(patchbay.EFORBIDDEN, "this operation needs a user token, not a host credential")
+	}
+	return p, nil
+}
+
+// requireHost returns the calling host's principal.
+func requireHost(ctx context.Context) (patchbay.Principal, error) {
+	p, ok := patchbay.PrincipalFrom(ctx)
+	if !ok {
+		return p, patchbay.Errorf(patchbay.EUNAUTHORIZED, "authentication required")
+	}
+	if p.Kind != patchbay.PrincipalHost {
+		return p, patchbay.Errorf(patchbay.EFORBIDDEN, "this operation is for enrolled agents only")
+	}
+	return p, nil
+}
+
+// canReadHost allows users, and a host its own data only.
+func canReadHost(ctx context.Context, hostID int64) error {
+	p, ok := patchbay.PrincipalFrom(ctx)
+	switch {
+	case !ok:
+		return patchbay.Errorf(patchbay.EUNAUTHORIZED, "authentication required")
+	case p.Kind == patchbay.PrincipalUser:
+		return nil
+	case p.Kind == patchbay.PrincipalHost && p.HostID == hostID:
+		return nil
+	}
+	return patchbay.Errorf(patchbay.EFORBIDDEN, "a host may read only its own data")
+}

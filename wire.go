@@ -1,0 +1,44 @@
+package patchbay
+
+// Request and response bodies of the API that are not domain objects of
+// their own. They live here so that the client (and so the agent) does not
+// import any server package.
+
+// EnrollRequest is what an agent sends to enrol.
+type EnrollRequest struct {
+	Token           string `json:"token"`
+	MachineID       string `json:"machine_id"`
+	Hostname        string `json:"hostname"`
+	IntervalSeconds int64  `json:"interval_seconds"`
+}
+
+// EnrollResponse carries the host's new credential, shown once.
+type EnrollResponse struct {
+	HostID     int64  `json:"host_id"`
+	Credential string `json:"credential"`
+	Created    bool   `json:"created"`
+}
+
+// CreateTokenRequest is the body of POST /api/v1/tokens.
+type CreateTokenRequest struct {
+	ExpiresIn string            `json:"expires_in"` // "24h", "7d"; empty: never
+	Uses      int               `json:"uses"`       // 0: unlimited
+	Labels    map[string]string `json:"labels"`
+}
+
+// CreateTokenResponse carries the token secret, shown once.
+type CreateTokenResponse struct {
+	Token string `json:"token"`
+	EnrollToken
+}
+
+// ErrorResponse is the JSON shape of every API error.
+type ErrorResponse struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the code and message of an API error.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
