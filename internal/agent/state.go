@@ -69,3 +69,13 @@ func saveState(dir string, s state) error {
 	}
 	return os.Rename(tmp.Name(), filepath.Join(dir, stateFile))
 }
+
+// SavedCredential returns the host credential saved in stateDir for
+// server, if there is one.
+func SavedCredential(stateDir, server string) (string, bool) {
+	s, ok, err := loadState(stateDir)
+	if err != nil || !ok || s.Server != server || s.Credential == "" {
+		return "", false
+	}
+	return s.Credential, true
+}

@@ -1,0 +1,92 @@
+package patchbay
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestContentHashIgnoresVolatileFieldsAndOrder(t *testing.T) {
+	a := Inventory{
+		SchemaVersion: 1, MachineID: "m", Hostname: "h", UptimeSeconds: 10, CollectedAt: time.Unix(1, 0),
+		Packages: []Package{{Name: "b", Arch: "all", Version: "1"}, {Name: "a", Arch: "all", Version: "1"}},
+	}
+	b := a
+	b.UptimeSeconds = 999
+	b.CollectedAt = time.Unix(2, 0)
+	b.Packages = []Package{a.Packages[1], a.Packages[0]}
+	if a.ContentHash() != b.ContentHash() {
+		t.Fatal("hash changed with uptime, collection time or order")
+	}
+	if a.Packages[0].Name != "b" {
+		t.Fatal("ContentHash reordered the caller's slice")
+	}
+	c := b
+	c.Packages = []Package{{Name: "a", Arch: "all", Version: "2"}, a.Packages[0]}
+	if a.ContentHash() == c.ContentHash() {
+		t.Fatal("hash did not change with a package version")
+	}
+	d := a
+	d.BootID = "new"
+	if a.ContentHash() == d.ContentHash() {
+		t.Fatal("hash did not change with the boot id")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := Inventory{SchemaVersion: 1, MachineID: "m", Hostname: "h", Packages: []Package{{Name: "a", Arch: "all", Version: "1"}}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		mod  func(*Inventory)
+		want string
+	}{
+		"schema":       {func(i *Inventory) { i.SchemaVersion = 2 }, "schema_version 2"},
+		"machine":      {func(i *Inventory) { i.MachineID = "" }, "machine_id"},
+		"hostname":     {func(i *Inventory) { i.Hostname = "" }, "hostname"},
+		"duplicate":    {func(i *Inventory) { i.Packages = append(i.Packages, i.Packages[0]) }, "listed twice"},
+		"no version":   {func(i *Inventory) { i.Packages[0].Version = "" }, "packages[0]"},
+		"no candidate": {func(i *Inventory) { i.Updates = []Update{{Name: "a"}} }, "updates[0]"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			inv := ok
+			inv.Packages = append([]Package(nil), ok.Packages...)
+			tc.mod(&inv)
+			err := inv.Validate()
+			if ErrorCode(err) != EINVALID || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want EINVALID mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestStatusAt(t *testing.T) {
+	seen := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := Host{LastSeen: seen, IntervalSeconds: 60}
+	if s := h.StatusAt(seen.Add(3 * time.Minute)); s != HostActive {
+		t.Fatalf("after exactly 3 intervals: %s", s)
+	}
+	if s := h.StatusAt(seen.Add(3*time.Minute + time.Second)); s != HostStale {
+		t.Fatalf("after 3 missed intervals: %s", s)
+	}
+}
+
+func TestTokenUsable(t *testing.T) {
+	now := time.Now()
+	for name, tc := range map[string]struct {
+		tok  EnrollToken
+		want string
+	}{
+		"fresh":     {EnrollToken{ID: "t"}, ""},
+		"expired":   {EnrollToken{ID: "t", ExpiresAt: now}, "expired"},
+		"used up":   {EnrollToken{ID: "t", MaxUses: 2, Uses: 2}, "used 2 of 2"},
+		"revoked":   {EnrollToken{ID: "t", Revoked: true}, "revoked"},
+		"has a use": {EnrollToken{ID: "t", MaxUses: 2, Uses: 1, ExpiresAt: now.Add(time.Minute)}, ""},
+	} {
+		err := tc.tok.Usable(now)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: Usable = %v, want %q", name, err, tc.want)
+		}
+	}
+}
