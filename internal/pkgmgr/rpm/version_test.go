@@ -24,13 +24,20 @@ func requireTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			msg := fmt.Sprintf("%s is not installed (Debian: apt-get install rpm dnf createrepo-c dnf-plugins-core): %v", tool, err)
-			if os.Getenv("PATCHBAY_CI") == "1" {
-				t.Fatal(msg)
-			}
-			t.Skip("SKIPPED, NOTHING TESTED: " + msg)
+			missingTool(t, fmt.Sprintf("%s (%v)", tool, err))
 		}
 	}
+}
+
+// missingTool skips or, under PATCHBAY_CI=1, fails the test for a tool that
+// is not installed.
+func missingTool(t testing.TB, what string) {
+	t.Helper()
+	msg := "not installed: " + what + " (Debian: apt-get install rpm dnf createrepo-c dnf-plugins-core)"
+	if os.Getenv("PATCHBAY_CI") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip("SKIPPED, NOTHING TESTED: " + msg)
 }
 
 func TestCompareVersions(t *testing.T) {
