@@ -255,7 +255,7 @@ func (r *Repo) index(ctx context.Context) error {
 // update's origin ("Debian-Security:12/oldstable-security").
 type releaseFields struct {
 	Origin, Label, Suite, Codename, Version string
-	Architectures, Components              string
+	Architectures, Components               string
 }
 
 // releaseArgv is the apt-ftparchive command that prints the Release file
