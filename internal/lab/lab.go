@@ -287,7 +287,7 @@ func (l *Lab) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l.http = &http.Server{Handler: http.FileServer(http.Dir(repo.dir)), ReadHeaderTimeout: 10 * time.Second}
+	l.http = &http.Server{Handler: noConditional(http.FileServer(http.Dir(repo.dir))), ReadHeaderTimeout: 10 * time.Second}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -295,6 +295,19 @@ func (l *Lab) setup(ctx context.Context) error {
 	}()
 	l.log.Info("lab: up", "lab", l.name, "dir", l.dir, "base_built", bst.Built, "duration", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// noConditional serves every request in full: HTTP dates have a resolution
+// of one second, so a file published twice within a second would otherwise
+// be answered "304 Not Modified" and apt would keep the old index.
+func noConditional(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, k := range []string{"If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since", "If-Match"} {
+			r.Header.Del(k)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // emptyArchives writes the three Debian archives with empty indexes, so

@@ -65,6 +65,9 @@ func createHostNetns(ctx context.Context, serverNS, ns, peer, addr string) error
 		{"-n", ns, "link", "set", "lo", "up"},
 		{"-n", serverNS, "link", "add", peer, "type", "veth", "peer", "name", hostIface, "netns", ns},
 		{"-n", serverNS, "link", "set", peer, "master", bridgeName, "up"},
+		// Isolated bridge ports: hosts reach the server address, not
+		// each other.
+		{"-n", serverNS, "link", "set", peer, "type", "bridge_slave", "isolated", "on"},
 		{"-n", ns, "addr", "add", addr + "/16", "dev", hostIface},
 		{"-n", ns, "link", "set", hostIface, "up"},
 	}
