@@ -464,3 +464,11 @@ func FuzzParseNeedsRestarting(f *testing.F) {
 		}
 	})
 }
+
+// TestCaptureScriptQueryFormat keeps capture.sh asking rpm for what
+// parseQuery reads.
+func TestCaptureScriptQueryFormat(t *testing.T) {
+	if script := string(readTestdata(t, "capture.sh")); !strings.Contains(script, "qf='"+queryFormat+"'") {
+		t.Errorf("testdata/capture.sh does not use queryFormat %q", queryFormat)
+	}
+}
