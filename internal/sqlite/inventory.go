@@ -1,0 +1,467 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/patchbay/patchbay"
+)
+
+// Bits of hosts.inventory_nil_lists.
+const (
+	nilPackages = 1 << iota
+	nilUpdates
+)
+
+// maxCachedPackages bounds the package id cache. A fleet has a few tens of
+// thousands of distinct package versions; past the bound the cache starts
+// over rather than grow without limit.
+const maxCachedPackages = 1 << 20
+
+// packageCache maps package versions to their id in package_versions, so
+// that an inventory of 2,000 packages costs 2,000 map lookups instead of
+// 2,000 index seeks. Rows of package_versions are never deleted or changed,
+// so a cached id stays right; ids found or created in a transaction are
+// added only after it commits.
+type packageCache struct {
+	mu  sync.RWMutex
+	ids map[patchbay.Package]int64
+}
+
+func newPackageCache() *packageCache {
+	return &packageCache{ids: make(map[patchbay.Package]int64)}
+}
+
+func (c *packageCache) add(ids map[patchbay.Package]int64) {
+	if len(ids) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ids)+len(ids) > maxCachedPackages {
+		c.ids = make(map[patchbay.Package]int64)
+	}
+	for p, id := range ids {
+		c.ids[p] = id
+	}
+}
+
+// packageIDs returns the sorted, distinct ids of pkgs, creating the
+// package versions not seen before. Ids not in the cache are put in fresh
+// for the caller to add to the cache once the transaction commits.
+func (db *DB) packageIDs(ctx context.Context, tx *sql.Tx, pkgs []patchbay.Package, fresh map[patchbay.Package]int64) ([]int64, error) {
+	ids := make([]int64, 0, len(pkgs))
+	var missing []patchbay.Package
+	db.pkgs.mu.RLock()
+	for _, p := range pkgs {
+		if id, ok := db.pkgs.ids[p]; ok {
+			ids = append(ids, id)
+		} else {
+			missing = append(missing, p)
+		}
+	}
+	db.pkgs.mu.RUnlock()
+
+	if len(missing) > 0 {
+		sel, err := tx.PrepareContext(ctx, `SELECT id FROM package_versions
+			WHERE name = ? AND arch = ? AND version = ? AND source_name = ? AND source_version = ?`)
+		if err != nil {
+			return nil, err
+		}
+		defer sel.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO package_versions (name, arch, version, source_name, source_version)
+			VALUES (?, ?, ?, ?, ?) RETURNING id`)
+		if err != nil {
+			return nil, err
+		}
+		defer ins.Close()
+		for _, p := range missing {
+			if id, ok := fresh[p]; ok {
+				ids = append(ids, id)
+				continue
+			}
+			args := []any{p.Name, p.Arch, p.Version, p.SourceName, p.SourceVersion}
+			var id int64
+			err := sel.QueryRowContext(ctx, args...).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				err = ins.QueryRowContext(ctx, args...).Scan(&id)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("package %s %s: %w", p.Key(), p.Version, err)
+			}
+			fresh[p] = id
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// SaveInventory stores inv as the host's inventory if the stored hash is
+// still prevHash, writing only the packages and updates that changed, and
+// appends events. All in one transaction.
+func (db *DB) SaveInventory(ctx context.Context, hostID int64, prevHash string, inv patchbay.Inventory, events []patchbay.Event, now time.Time) error {
+	// Lists are stored sorted, as Inventory.Normalize sorts them; a nil
+	// list stays null so that the reconstructed inventory hashes the same.
+	ips, err := json.Marshal(sortedClone(inv.IPAddresses))
+	if err != nil {
+		return fmt.Errorf("save inventory of host %d: %w", hostID, err)
+	}
+	reasons, err := json.Marshal(sortedClone(inv.RebootReasons))
+	if err != nil {
+		return fmt.Errorf("save inventory of host %d: %w", hostID, err)
+	}
+	fresh := make(map[patchbay.Package]int64)
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		var (
+			stored, machineID string
+			nilLists          int64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT inventory_hash, machine_id, inventory_nil_lists FROM hosts WHERE id = ?`, hostID).
+			Scan(&stored, &machineID, &nilLists)
+		if errors.Is(err, sql.ErrNoRows) {
+			return patchbay.Errorf(patchbay.ENOTFOUND, "host %d not found", hostID)
+		}
+		if err != nil {
+			return err
+		}
+		if stored != prevHash {
+			return patchbay.Errorf(patchbay.ECONFLICT, "the inventory of host %d changed since it was read", hostID)
+		}
+		if inv.MachineID != machineID {
+			return patchbay.Errorf(patchbay.EINVALID, "inventory machine_id %q is not the host's %q", inv.MachineID, machineID)
+		}
+
+		ids, err := db.packageIDs(ctx, tx, inv.Packages, fresh)
+		if err != nil {
+			return err
+		}
+		if err := replacePackages(ctx, tx, hostID, ids); err != nil {
+			return err
+		}
+		nilLists &^= nilPackages
+		if inv.Packages == nil {
+			nilLists |= nilPackages
+		}
+
+		// With UpdatesError the agent could not list updates: keep the
+		// stored ones and their counts.
+		keepUpdates := inv.UpdatesError != ""
+		var nUpdates, nSecurity int
+		if !keepUpdates {
+			if nUpdates, nSecurity, err = replaceUpdates(ctx, tx, hostID, inv.Updates); err != nil {
+				return err
+			}
+			nilLists &^= nilUpdates
+			if inv.Updates == nil {
+				nilLists |= nilUpdates
+			}
+		}
+
+		_, err = tx.ExecContext(ctx, `UPDATE hosts SET
+			hostname = ?, os_id = ?, os_id_like = ?, os_version_id = ?, os_codename = ?, os_name = ?, os_pretty_name = ?,
+			kernel = ?, arch = ?, boot_id = ?, uptime_seconds = ?, ip_addresses = ?, package_manager = ?,
+			reboot_required = ?, reboot_reasons = ?,
+			inventory_hash = ?, inventory_schema_version = ?, inventory_collected_at = ?, inventory_nil_lists = ?,
+			updates_error = ?, packages_count = ?,
+			updates_count = CASE WHEN ? THEN updates_count ELSE ? END,
+			security_updates_count = CASE WHEN ? THEN security_updates_count ELSE ? END,
+			last_inventory = ?, last_seen = ?
+			WHERE id = ?`,
+			inv.Hostname, inv.OS.ID, inv.OS.IDLike, inv.OS.VersionID, inv.OS.Codename, inv.OS.Name, inv.OS.PrettyName,
+			inv.Kernel, inv.Arch, inv.BootID, inv.UptimeSeconds, string(ips), inv.PackageManager,
+			boolInt(inv.RebootRequired), string(reasons),
+			inv.ContentHash(), inv.SchemaVersion, nanos(inv.CollectedAt), nilLists,
+			inv.UpdatesError, len(ids),
+			boolInt(keepUpdates), nUpdates,
+			boolInt(keepUpdates), nSecurity,
+			nanos(now), nanos(now),
+			hostID)
+		if err != nil {
+			return fmt.Errorf("update host: %w", err)
+		}
+		return insertEvents(ctx, tx, hostID, events, now)
+	})
+	if err != nil {
+		return fmt.Errorf("save inventory of host %d: %w", hostID, err)
+	}
+	db.pkgs.add(fresh)
+	return nil
+}
+
+// replacePackages makes ids (sorted, distinct) the host's package set,
+// writing only the difference with what is stored.
+func replacePackages(ctx context.Context, tx *sql.Tx, hostID int64, ids []int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT package_id FROM host_packages WHERE host_id = ? ORDER BY package_id`, hostID)
+	if err != nil {
+		return err
+	}
+	var old []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		old = append(old, id)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	// Merge walk of two sorted lists.
+	var add, del []int64
+	i, j := 0, 0
+	for i < len(old) || j < len(ids) {
+		switch {
+		case j == len(ids) || (i < len(old) && old[i] < ids[j]):
+			del = append(del, old[i])
+			i++
+		case i == len(old) || ids[j] < old[i]:
+			add = append(add, ids[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	if len(del) > 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM host_packages
+			WHERE host_id = ? AND package_id IN (SELECT value FROM json_each(?))`, hostID, jsonInts(del)); err != nil {
+			return fmt.Errorf("delete packages: %w", err)
+		}
+	}
+	if len(add) > 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO host_packages (host_id, package_id)
+			SELECT ?, value FROM json_each(?)`, hostID, jsonInts(add)); err != nil {
+			return fmt.Errorf("insert packages: %w", err)
+		}
+	}
+	return nil
+}
+
+// replaceUpdates makes updates the host's pending updates, writing only
+// what changed, and returns how many there are and how many of them are
+// security updates. Of two updates with the same name and arch, the last
+// wins.
+func replaceUpdates(ctx context.Context, tx *sql.Tx, hostID int64, updates []patchbay.Update) (n, security int, err error) {
+	old, err := queryUpdates(ctx, tx, hostID)
+	if err != nil {
+		return 0, 0, err
+	}
+	stored := make(map[string]patchbay.Update, len(old))
+	for _, u := range old {
+		stored[u.Key()] = u
+	}
+	want := make(map[string]patchbay.Update, len(updates))
+	for _, u := range updates {
+		want[u.Key()] = u
+	}
+	for _, u := range want {
+		if u.Security {
+			security++
+		}
+	}
+
+	var upsert *sql.Stmt
+	for _, k := range sortedKeys(want) {
+		u := want[k]
+		if s, ok := stored[k]; ok && s == u {
+			continue
+		}
+		if upsert == nil {
+			upsert, err = tx.PrepareContext(ctx, `INSERT INTO host_updates
+				(host_id, name, arch, installed_version, candidate_version, origin, security) VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (host_id, name, arch) DO UPDATE SET
+				installed_version = excluded.installed_version, candidate_version = excluded.candidate_version,
+				origin = excluded.origin, security = excluded.security`)
+			if err != nil {
+				return 0, 0, err
+			}
+			defer upsert.Close()
+		}
+		if _, err := upsert.ExecContext(ctx, hostID, u.Name, u.Arch, u.InstalledVersion, u.CandidateVersion, u.Origin, boolInt(u.Security)); err != nil {
+			return 0, 0, fmt.Errorf("save update %s: %w", k, err)
+		}
+	}
+	for _, k := range sortedKeys(stored) {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		s := stored[k]
+		if _, err := tx.ExecContext(ctx, `DELETE FROM host_updates WHERE host_id = ? AND name = ? AND arch = ?`, hostID, s.Name, s.Arch); err != nil {
+			return 0, 0, fmt.Errorf("delete update %s: %w", k, err)
+		}
+	}
+	return len(want), security, nil
+}
+
+// sortedClone returns a sorted copy of s, nil if s is nil.
+func sortedClone(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Inventory reconstructs the host's stored inventory. Right after
+// SaveInventory its ContentHash equals the stored hash, with one
+// exception: when the report carried an UpdatesError, the store kept the
+// previous updates, and Inventory returns those (with the error).
+// A heartbeat that changed the boot id also changes the hash.
+func (db *DB) Inventory(ctx context.Context, hostID int64) (patchbay.Inventory, error) {
+	var inv patchbay.Inventory
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		var (
+			ips, reasons        string
+			reboot, collectedAt int64
+			nilLists            int64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT inventory_schema_version, inventory_collected_at, machine_id, hostname,
+			os_id, os_id_like, os_version_id, os_codename, os_name, os_pretty_name,
+			kernel, arch, boot_id, uptime_seconds, ip_addresses, package_manager,
+			reboot_required, reboot_reasons, updates_error, inventory_nil_lists
+			FROM hosts WHERE id = ?`, hostID).Scan(
+			&inv.SchemaVersion, &collectedAt, &inv.MachineID, &inv.Hostname,
+			&inv.OS.ID, &inv.OS.IDLike, &inv.OS.VersionID, &inv.OS.Codename, &inv.OS.Name, &inv.OS.PrettyName,
+			&inv.Kernel, &inv.Arch, &inv.BootID, &inv.UptimeSeconds, &ips, &inv.PackageManager,
+			&reboot, &reasons, &inv.UpdatesError, &nilLists)
+		if errors.Is(err, sql.ErrNoRows) {
+			return patchbay.Errorf(patchbay.ENOTFOUND, "host %d not found", hostID)
+		}
+		if err != nil {
+			return err
+		}
+		inv.CollectedAt = fromNanos(collectedAt)
+		inv.RebootRequired = reboot != 0
+		if err := json.Unmarshal([]byte(ips), &inv.IPAddresses); err != nil {
+			return fmt.Errorf("ip_addresses: %w", err)
+		}
+		if err := json.Unmarshal([]byte(reasons), &inv.RebootReasons); err != nil {
+			return fmt.Errorf("reboot_reasons: %w", err)
+		}
+		if inv.Packages, err = queryPackages(ctx, tx, hostID); err != nil {
+			return err
+		}
+		if inv.Updates, err = queryUpdates(ctx, tx, hostID); err != nil {
+			return err
+		}
+		if nilLists&nilPackages != 0 && len(inv.Packages) == 0 {
+			inv.Packages = nil
+		}
+		if nilLists&nilUpdates != 0 && len(inv.Updates) == 0 {
+			inv.Updates = nil
+		}
+		return nil
+	})
+	if err != nil {
+		return patchbay.Inventory{}, fmt.Errorf("inventory of host %d: %w", hostID, err)
+	}
+	return inv, nil
+}
+
+// Packages returns the host's installed packages, sorted as
+// Inventory.Normalize sorts them.
+func (db *DB) Packages(ctx context.Context, hostID int64) ([]patchbay.Package, error) {
+	var pkgs []patchbay.Package
+	err := db.readTx(ctx, func(tx *sql.Tx) (err error) {
+		if err := hostExists(ctx, tx, hostID); err != nil {
+			return err
+		}
+		pkgs, err = queryPackages(ctx, tx, hostID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("packages of host %d: %w", hostID, err)
+	}
+	return pkgs, nil
+}
+
+// Updates returns the host's pending updates, sorted by name and arch.
+func (db *DB) Updates(ctx context.Context, hostID int64) ([]patchbay.Update, error) {
+	var ups []patchbay.Update
+	err := db.readTx(ctx, func(tx *sql.Tx) (err error) {
+		if err := hostExists(ctx, tx, hostID); err != nil {
+			return err
+		}
+		ups, err = queryUpdates(ctx, tx, hostID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("updates of host %d: %w", hostID, err)
+	}
+	return ups, nil
+}
+
+// queryPackages returns a non-nil, sorted list.
+func queryPackages(ctx context.Context, tx *sql.Tx, hostID int64) ([]patchbay.Package, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT p.name, p.arch, p.version, p.source_name, p.source_version
+		FROM host_packages hp JOIN package_versions p ON p.id = hp.package_id
+		WHERE hp.host_id = ?`, hostID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	pkgs := []patchbay.Package{}
+	for rows.Next() {
+		var p patchbay.Package
+		if err := rows.Scan(&p.Name, &p.Arch, &p.Version, &p.SourceName, &p.SourceVersion); err != nil {
+			return nil, err
+		}
+		pkgs = append(pkgs, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(pkgs, func(a, b patchbay.Package) int {
+		return cmp.Or(strings.Compare(a.Key(), b.Key()), strings.Compare(a.Version, b.Version),
+			strings.Compare(a.SourceName, b.SourceName), strings.Compare(a.SourceVersion, b.SourceVersion))
+	})
+	return pkgs, nil
+}
+
+// queryUpdates returns a non-nil, sorted list.
+func queryUpdates(ctx context.Context, tx *sql.Tx, hostID int64) ([]patchbay.Update, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name, arch, installed_version, candidate_version, origin, security
+		FROM host_updates WHERE host_id = ?`, hostID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ups := []patchbay.Update{}
+	for rows.Next() {
+		var (
+			u   patchbay.Update
+			sec int64
+		)
+		if err := rows.Scan(&u.Name, &u.Arch, &u.InstalledVersion, &u.CandidateVersion, &u.Origin, &sec); err != nil {
+			return nil, err
+		}
+		u.Security = sec != 0
+		ups = append(ups, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(ups, func(a, b patchbay.Update) int { return strings.Compare(a.Key(), b.Key()) })
+	return ups, nil
+}

@@ -1,0 +1,81 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/patchbay/patchbay"
+	"github.com/patchbay/patchbay/internal/storetest"
+)
+
+// openTest opens a fresh database in a temporary directory.
+func openTest(t testing.TB) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "patchbay.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return db
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) patchbay.Store { return openTest(t) })
+}
+
+// TestReopen checks that reopening a database keeps its data and applies
+// no migration twice.
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "patchbay.db")
+	db, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := patchbay.EnrollToken{ID: "tok", Hash: "h", Labels: map[string]string{}}
+	if err := db.CreateEnrollToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = Open(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	toks, err := db.ListEnrollTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]patchbay.EnrollToken{tok}, toks); diff != "" {
+		t.Errorf("tokens after reopen (-want +got):\n%s", diff)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(ms) {
+		t.Errorf("schema_migrations has %d rows, want %d", n, len(ms))
+	}
+}
+
+func TestOpenInvalidPath(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "/tmp/x.db?mode=ro"} {
+		_, err := Open(t.Context(), path, nil)
+		if patchbay.ErrorCode(err) != patchbay.EINVALID {
+			t.Errorf("Open(%q) = %v, want an EINVALID error", path, err)
+		}
+	}
+}
