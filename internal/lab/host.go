@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -216,7 +217,11 @@ func (h *Host) supervise(b *boot) {
 	if !current {
 		return
 	}
-	h.lab.log.Info("lab: host down", "host", h.name, "boot_id", b.id, "code", b.code, "reboot", reboot)
+	level := slog.LevelInfo
+	if h.lab.closing() {
+		level = slog.LevelDebug
+	}
+	h.lab.log.Log(context.Background(), level, "lab: host down", "host", h.name, "boot_id", b.id, "code", b.code, "reboot", reboot)
 	if !reboot {
 		return
 	}

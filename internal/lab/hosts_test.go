@@ -88,6 +88,28 @@ func TestHosts(t *testing.T) {
 	}
 }
 
+// TestHostsUpgrade installs the real security updates in a host from the
+// lab repository: the .debs the mirror step copied are served and valid.
+func TestHostsUpgrade(t *testing.T) {
+	l := labtest.New(t, lab.Options{Hosts: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	h := l.Hosts()[0]
+	mustExec(ctx, t, h, "apt-get", "update", "-q", "--error-on=any")
+	start := time.Now()
+	mustExec(ctx, t, h, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "dist-upgrade", "-y", "-q")
+	t.Logf("dist-upgrade of %d packages in %s", len(l.Mirror().Updates), time.Since(start).Round(time.Millisecond))
+	for _, u := range l.Mirror().Updates {
+		got := mustExec(ctx, t, h, "dpkg-query", "-W", "-f", "${Version}", u.Name)
+		if got != u.To {
+			t.Errorf("%s is %s after dist-upgrade, want %s", u.Name, got, u.To)
+		}
+	}
+	if up := lines(mustExec(ctx, t, h, "apt", "list", "--upgradable")); len(up) > 1 {
+		t.Errorf("still upgradable after dist-upgrade: %v", up)
+	}
+}
+
 func contains(list []string, prefix string) bool {
 	for _, s := range list {
 		if strings.HasPrefix(s, prefix) {

@@ -32,6 +32,10 @@ const Prefix = "pblab-"
 // repoPort is where the lab repository listens on RepoIP.
 const repoPort = 80
 
+// MirrorMaxAgeEnv names the environment variable that overrides
+// DefaultMirrorMaxAge (a Go duration; "1ns" forces a new mirror step).
+const MirrorMaxAgeEnv = "PATCHBAY_LAB_MIRROR_MAX_AGE"
+
 // Options configure a lab. The zero value is a lab with no hosts.
 type Options struct {
 	// Name identifies the lab on the machine (1-12 of [a-z0-9]); "" picks
@@ -58,7 +62,7 @@ type Options struct {
 	// (only the lab suite), and the lab needs no mirror.
 	NoMirror bool
 	// MirrorMaxAge is how long the mirror step's output is reused; 0 is
-	// DefaultMirrorMaxAge.
+	// $PATCHBAY_LAB_MIRROR_MAX_AGE or DefaultMirrorMaxAge.
 	MirrorMaxAge time.Duration
 	// RebootDelay is how long a host that ran RebootCommand stays down;
 	// 0 is one second.
@@ -201,6 +205,13 @@ func New(ctx context.Context, opts Options) (*Lab, error) {
 	opts.CacheDir = CacheDir(opts.CacheDir)
 	if opts.MirrorMaxAge <= 0 {
 		opts.MirrorMaxAge = DefaultMirrorMaxAge
+		if v := os.Getenv(MirrorMaxAgeEnv); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", MirrorMaxAgeEnv, err)
+			}
+			opts.MirrorMaxAge = d
+		}
 	}
 	if opts.RebootDelay <= 0 {
 		opts.RebootDelay = time.Second
