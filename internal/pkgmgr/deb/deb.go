@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,16 +128,28 @@ func (m *Manager) aptOptions() []string {
 // path is p (relative to the root filesystem) under m's root.
 func (m *Manager) path(p string) string { return filepath.Join(m.root, p) }
 
-// aptErrors picks the error and warning lines of an apt command's output,
-// for an error message; the last lines of stderr if there are none.
+// aptErrors picks the error and warning lines ("E: ", "W: ") of an apt
+// command's output for an error message, without repeats; the "Err:" lines
+// of the download log if there are none, else the last lines of stderr.
 func aptErrors(res pkgmgr.Result) string {
-	var picked []string
+	var picked, errLines []string
 	for _, out := range [][]byte{res.Stderr, res.Stdout} {
 		for _, l := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(l, "E: ") || strings.HasPrefix(l, "W: ") || strings.HasPrefix(l, "Err:") {
-				picked = append(picked, strings.TrimSpace(l))
+			l = strings.TrimSpace(l)
+			switch {
+			case strings.HasPrefix(l, "E: ") || strings.HasPrefix(l, "W: "):
+				if !slices.Contains(picked, l) {
+					picked = append(picked, l)
+				}
+			case strings.HasPrefix(l, "Err:"):
+				if !slices.Contains(errLines, l) {
+					errLines = append(errLines, l)
+				}
 			}
 		}
+	}
+	if len(picked) == 0 {
+		picked = errLines
 	}
 	if len(picked) == 0 {
 		lines := strings.Split(strings.TrimSpace(string(res.Stderr)), "\n")

@@ -473,3 +473,30 @@ func TestPolicyOriginsMatchSimulation(t *testing.T) {
 		t.Errorf("only %d packages to compare", compared)
 	}
 }
+
+func TestAptErrors(t *testing.T) {
+	// Real output of apt-get update --error-on=any on a root whose
+	// sources name a file: repository that is not there.
+	stdout := "Get:1 file:/srv/pbrepo ./ InRelease\nIgn:1 file:/srv/pbrepo ./ InRelease\n" +
+		"Err:3 file:/srv/pbrepo ./ Packages\n  File not found - /srv/pbrepo/./Packages (2: No such file or directory)\n" +
+		"Err:3 file:/srv/pbrepo ./ Packages\n  File not found - /srv/pbrepo/./Packages (2: No such file or directory)\nReading package lists...\n"
+	stderr := "E: Failed to fetch file:/srv/pbrepo/./Packages  File not found - /srv/pbrepo/./Packages (2: No such file or directory)\n" +
+		"E: Some index files failed to download. They have been ignored, or old ones used instead.\n"
+	tests := []struct {
+		name string
+		res  pkgmgr.Result
+		want string
+	}{
+		{"E lines, no repeats of the log", pkgmgr.Result{Stdout: []byte(stdout), Stderr: []byte(stderr)},
+			"E: Failed to fetch file:/srv/pbrepo/./Packages  File not found - /srv/pbrepo/./Packages (2: No such file or directory); E: Some index files failed to download. They have been ignored, or old ones used instead."},
+		{"Err lines when there is no E line", pkgmgr.Result{Stdout: []byte(stdout)}, "Err:3 file:/srv/pbrepo ./ Packages"},
+		{"last lines of stderr otherwise", pkgmgr.Result{Stderr: []byte("a\nb\nc\nd\n")}, "b; c; d"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := aptErrors(tt.res); got != tt.want {
+				t.Errorf("aptErrors = %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
