@@ -43,6 +43,12 @@ func lockCache(ctx context.Context, dir string) (func(), error) {
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
+			// Builds happen under the lock: whatever tmp holds now was
+			// left by a killed build.
+			if err := os.RemoveAll(filepath.Join(dir, "tmp")); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("clean cache tmp: %w", err)
+			}
 			return func() { f.Close() }, nil
 		}
 		if err != unix.EWOULDBLOCK {
