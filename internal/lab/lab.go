@@ -81,18 +81,19 @@ var (
 // Lab is a running lab: a server network namespace with the lab
 // repository and relays, and hosts. Close tears all of it down.
 type Lab struct {
-	name  string
-	dir   string
-	opts  Options
-	log   *slog.Logger
-	base  Base
-	mir   Mirror
-	srvNS string
-	repo  *Repo
-	http  *http.Server
-	ctx   context.Context // ends with Close: supervisors and relays
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	name    string
+	dir     string
+	opts    Options
+	log     *slog.Logger
+	base    Base
+	mir     Mirror
+	srvNS   string
+	created time.Time
+	repo    *Repo
+	http    *http.Server
+	ctx     context.Context // ends with Close: supervisors and relays
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
@@ -238,13 +239,14 @@ func New(ctx context.Context, opts Options) (*Lab, error) {
 	}
 	lctx, stop := context.WithCancel(context.Background())
 	l := &Lab{
-		name:  opts.Name,
-		dir:   filepath.Join(opts.WorkDir, Prefix+opts.Name),
-		opts:  opts,
-		log:   log,
-		srvNS: Prefix + opts.Name + "-srv",
-		ctx:   lctx,
-		stop:  stop,
+		name:    opts.Name,
+		dir:     filepath.Join(opts.WorkDir, Prefix+opts.Name),
+		opts:    opts,
+		log:     log,
+		srvNS:   Prefix + opts.Name + "-srv",
+		created: time.Now().UTC(),
+		ctx:     lctx,
+		stop:    stop,
 	}
 	if _, err := os.Stat(l.dir); err == nil {
 		stop()

@@ -121,6 +121,46 @@ func TestRepoScenarios(t *testing.T) {
 		}
 	})
 
+	t.Run("dpkg killed mid-install", func(t *testing.T) {
+		name := "demo-slow"
+		if err := repo.Publish(ctx, lab.BlockingPostinst(name, "1.0-1")); err != nil {
+			t.Fatal(err)
+		}
+		mustExec(ctx, t, h, "apt-get", "update", "-q")
+		mustExec(ctx, t, h, "touch", lab.HoldPath(name))
+		done := make(chan int, 1)
+		go func() {
+			res, _ := h.Exec(ctx, append(aptInstall, name)...)
+			done <- res.ExitCode
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st, _ := h.Exec(ctx, "dpkg-query", "-W", "-f", "${db:Status-Abbrev}", name)
+			// Half-configured: dpkg is in the postinst.
+			if string(st.Stdout) == "iF " && h.KillProcess(ctx, "dpkg") == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("dpkg never reached the postinst")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if code := <-done; code != 100 {
+			t.Errorf("apt-get install with dpkg killed exited %d, want 100", code)
+		}
+		if got := status(t, name); got != "iF 1.0-1" {
+			t.Errorf("%s status %q after the kill, want half-configured", name, got)
+		}
+		if audit := mustExec(ctx, t, h, "dpkg", "--audit"); !strings.Contains(audit, name) {
+			t.Errorf("dpkg --audit does not report %s:\n%s", name, audit)
+		}
+		mustExec(ctx, t, h, "rm", lab.HoldPath(name))
+		mustExec(ctx, t, h, "dpkg", "--configure", "-a")
+		if got := status(t, name); got != "ii 1.0-1" {
+			t.Errorf("%s status %q after dpkg --configure -a", name, got)
+		}
+	})
+
 	t.Run("unpublish", func(t *testing.T) {
 		if err := repo.Unpublish(ctx, "demo-app", "1.0-2"); err != nil {
 			t.Fatal(err)

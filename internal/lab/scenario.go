@@ -60,3 +60,20 @@ func WithConffile(name, version string) DebSpec {
 		Conffiles: map[string]string{ConffilePath(name): fmt.Sprintf("# %s %s\nsetting = %s\n", name, version, version)},
 	}
 }
+
+// HoldPath is the file that keeps the postinst of BlockingPostinst(name, …)
+// waiting while it exists.
+func HoldPath(name string) string { return "/var/tmp/" + name + ".hold" }
+
+// BlockingPostinst is a package whose postinst waits while HoldPath(name)
+// exists in the host: a test creates the file, starts the install, and has
+// dpkg busy for as long as it likes, e.g. to kill -9 it mid-install
+// (Host.KillProcess(ctx, "dpkg")), then removes the file.
+func BlockingPostinst(name, version string) DebSpec {
+	return DebSpec{
+		Name:     name,
+		Version:  version,
+		Postinst: "while [ -e " + HoldPath(name) + " ]; do sleep 0.1; done\n",
+		Files:    map[string]string{"/usr/share/" + name + "/VERSION": version + "\n"},
+	}
+}

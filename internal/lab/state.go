@@ -54,7 +54,7 @@ func statePath(name string) string { return filepath.Join(StateDir, name+".json"
 // state describes the lab now.
 func (l *Lab) state() State {
 	start, _ := procStart(os.Getpid())
-	st := State{Name: l.name, OwnerPID: os.Getpid(), OwnerStart: start, Dir: l.dir, Netns: []string{l.srvNS}, Created: time.Now().UTC()}
+	st := State{Name: l.name, OwnerPID: os.Getpid(), OwnerStart: start, Dir: l.dir, Netns: []string{l.srvNS}, Created: l.created}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, h := range l.hosts {
