@@ -97,16 +97,26 @@ func nsProcs(pid1 int) ([]nsProc, error) {
 		p := nsProc{pid: pid}
 		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 		p.comm = strings.TrimSpace(string(comm))
-		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
-				f := strings.Fields(v)
-				if len(f) > 0 {
-					p.nsPID, _ = strconv.Atoi(f[len(f)-1])
-				}
-			}
-		}
+		p.nsPID = nsPIDOf(pid)
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// nsPIDOf is the pid of a process inside its own (innermost) PID
+// namespace, 0 if unknown.
+func nsPIDOf(pid int) int {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				n, _ := strconv.Atoi(f[len(f)-1])
+				return n
+			}
+		}
+	}
+	return 0
 }

@@ -93,6 +93,14 @@ func TestUpAndClose(t *testing.T) {
 		t.Errorf("the agent binary is writable inside the host")
 	}
 
+	enter, err := lab.EnterCommand(ctx, l.Name(), "h2", "hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(enter[0], enter[1:]...).Output(); err != nil || string(out) != "h2\n" {
+		t.Errorf("EnterCommand %q: %q, %v", enter, out, err)
+	}
+
 	st := findState(t, l.Name())
 	if err := l.Close(); err != nil {
 		t.Fatalf("close: %v", err)
