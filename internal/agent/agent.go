@@ -18,7 +18,6 @@ import (
 	"github.com/patchbay/patchbay/internal/pki"
 )
 
-
 // Collector gathers the host's inventory. refresh asks it to update the
 // package indexes first (apt-get update) when true.
 type Collector interface {

@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchbay/patchbay"
+	"github.com/patchbay/patchbay/internal/pki"
+	"github.com/patchbay/patchbay/internal/server"
+	"github.com/patchbay/patchbay/internal/service"
+	"github.com/patchbay/patchbay/internal/sqlite"
+)
+
+// serverFlags configure a server, for `patchbay server` and `patchbay up`.
+type serverFlags struct {
+	listen  string
+	dataDir string
+	tlsCert string
+	tlsKey  string
+	tlsCA   string
+	sans    []string
+}
+
+func (f *serverFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to listen on (HTTPS)")
+	fl.StringVar(&f.dataDir, "data", "./patchbay-data", "data directory: database, CA, admin token")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "serving certificate (PEM, leaf first); default: one issued by the server's own CA")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "key of --tls-cert")
+	fl.StringVar(&f.tlsCA, "tls-ca", "", "CA certificate agents pin when --tls-cert is given (default: last certificate in --tls-cert)")
+	fl.StringArrayVar(&f.sans, "tls-san", nil, "extra host name or IP address for the generated serving certificate (repeatable)")
+}
+
+// runningServer is a started server with what `up` needs from it.
+type runningServer struct {
+	srv        *server.Server
+	svc        *service.Service
+	store      patchbay.Store
+	bundle     pki.Bundle
+	adminToken string
+	url        string
+}
+
+const adminTokenFile = "admin-token"
+
+// startServer opens the store, makes or loads the PKI and the admin token,
+// and starts serving.
+func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runningServer, error) {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return nil, usagef("--tls-cert and --tls-key go together")
+	}
+	host, port, err := net.SplitHostPort(f.listen)
+	if err != nil {
+		return nil, usagef("--listen %q: want host:port", f.listen)
+	}
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	var bundle pki.Bundle
+	if f.tlsCert != "" {
+		bundle, err = pki.UserSupplied(f.tlsCert, f.tlsKey, f.tlsCA)
+	} else {
+		bundle, err = pki.Ensure(filepath.Join(f.dataDir, "pki"), serverNames(host, f.sans), time.Now())
+	}
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(f.dataDir, "patchbay.db"), logger)
+	if err != nil {
+		return nil, err
+	}
+	svc := service.New(store, service.Options{Logger: logger, CAHash: bundle.CAHash})
+	admin, err := ensureAdminToken(ctx, svc, filepath.Join(f.dataDir, adminTokenFile))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	srv, err := server.Start(f.listen, bundle, svc, logger)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	urlHost := host
+	if urlHost == "" || urlHost == "0.0.0.0" || urlHost == "::" {
+		urlHost = "127.0.0.1"
+	}
+	if port == "0" {
+		_, port, _ = net.SplitHostPort(srv.Addr().String())
+	}
+	return &runningServer{srv: srv, svc: svc, store: store, bundle: bundle, adminToken: admin,
+		url: "https://" + net.JoinHostPort(urlHost, port)}, nil
+}
+
+// stop shuts the server down gracefully, then closes the store.
+func (r *runningServer) stop(logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := r.srv.Shutdown(ctx); err != nil {
+		logger.Error("server shutdown", "err", err)
+	}
+	if err := r.store.Close(); err != nil {
+		logger.Error("close database", "err", err)
+	}
+}
+
+// serverNames are the names the generated certificate covers.
+func serverNames(listenHost string, extra []string) []string {
+	names := []string{"localhost", "127.0.0.1", "::1"}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		names = append(names, h)
+	}
+	if listenHost != "" && listenHost != "0.0.0.0" && listenHost != "::" {
+		names = append(names, listenHost)
+	}
+	if listenHost == "0.0.0.0" || listenHost == "::" || listenHost == "" {
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() {
+					names = append(names, ipn.IP.String())
+				}
+			}
+		}
+	}
+	names = append(names, extra...)
+	seen := map[string]bool{}
+	out := names[:0]
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ensureAdminToken returns the admin token saved in path if the server
+// still accepts it, or makes a new one and saves it (mode 0600).
+func ensureAdminToken(ctx context.Context, svc *service.Service, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		tok := strings.TrimSpace(string(data))
+		if _, err := svc.Authenticate(ctx, tok); err == nil {
+			return tok, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	tok, err := svc.CreateAdminToken(ctx, "admin")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save admin token: %w", err)
+	}
+	return tok, nil
+}
+
+func (e *env) serverCommand() *cobra.Command {
+	var f serverFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Patchbay server (HTTPS API)",
+		Long: `Run the Patchbay server. On first start it creates, in the data directory, a
+database, its own CA and serving certificate, and an admin API token
+(DATA/admin-token, mode 0600). Stop it with Ctrl-C or SIGTERM: requests in
+flight finish before it exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			logger := e.logger()
+			rs, err := startServer(cmd.Context(), f, logger)
+			if err != nil {
+				return err
+			}
+			logger.Info("patchbay server listening", "url", rs.url, "data", f.dataDir, "ca_sha256", rs.bundle.CAHash,
+				"admin_token_file", filepath.Join(f.dataDir, adminTokenFile))
+			select {
+			case <-cmd.Context().Done():
+				logger.Info("shutting down")
+			case err = <-rs.srv.Done():
+			}
+			rs.stop(logger)
+			return err
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
