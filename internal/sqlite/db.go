@@ -47,6 +47,27 @@ type DB struct {
 	read   *sql.DB // query_only connections
 	logger *slog.Logger
 	pkgs   *packageCache
+	// prepared holds the statements of the hot write paths, prepared once
+	// on the writer connection: with modernc.org/sqlite preparing costs
+	// more than running most of them.
+	prepared map[string]*sql.Stmt
+}
+
+// writeQueries are the statements prepared at Open.
+func writeQueries() []string {
+	return []string{qSelectPackageVersion, qInsertPackageVersion, qInventoryState, qHostPackageIDs,
+		qDeleteHostPackages, qInsertHostPackages, qHostUpdates, qUpsertHostUpdate, qDeleteHostUpdate,
+		qSaveInventoryFacts, qInsertEvent}
+}
+
+// stmt returns the prepared statement for query, bound to tx. Asking for a
+// query that is not in writeQueries is a bug in this package.
+func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	st, ok := db.prepared[query]
+	if !ok {
+		panic("sqlite: statement not prepared at Open: " + query)
+	}
+	return tx.StmtContext(ctx, st)
 }
 
 var _ patchbay.Store = (*DB)(nil)
@@ -70,10 +91,18 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	db := &DB{write: write, logger: logger, pkgs: newPackageCache()}
+	db := &DB{write: write, logger: logger, pkgs: newPackageCache(), prepared: map[string]*sql.Stmt{}}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	for _, q := range writeQueries() {
+		st, err := write.PrepareContext(ctx, q)
+		if err != nil {
+			write.Close()
+			return nil, fmt.Errorf("open %s: prepare: %w", path, err)
+		}
+		db.prepared[q] = st
 	}
 
 	read, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)&_pragma=cache_size(-16384)")
@@ -96,7 +125,12 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 // Close closes both pools. The writer goes last so that its close
 // checkpoints the WAL into the database file.
 func (db *DB) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
+	var errs []error
+	for _, st := range db.prepared {
+		errs = append(errs, st.Close())
+	}
+	errs = append(errs, db.read.Close(), db.write.Close())
+	return errors.Join(errs...)
 }
 
 // writeTx runs fn in a write transaction, committing if it returns nil.

@@ -14,19 +14,17 @@ import (
 // no limit.
 const defaultEventLimit = 1000
 
+const qInsertEvent = `INSERT INTO events
+	(host_id, time, kind, package, arch, old_version, new_version, cause, detail)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // insertEvents appends events to the host's timeline. An event without a
 // time gets now, the time of the transaction.
-func insertEvents(ctx context.Context, tx *sql.Tx, hostID int64, events []patchbay.Event, now time.Time) error {
+func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, hostID int64, events []patchbay.Event, now time.Time) error {
 	if len(events) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO events
-		(host_id, time, kind, package, arch, old_version, new_version, cause, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("insert events: %w", err)
-	}
-	defer stmt.Close()
+	stmt := db.stmt(ctx, tx, qInsertEvent)
 	for _, e := range events {
 		if e.Kind == "" {
 			return patchbay.Errorf(patchbay.EINVALID, "event without a kind")

@@ -370,7 +370,7 @@ func (db *DB) Heartbeat(ctx context.Context, id int64, hb patchbay.Heartbeat, no
 		}
 		if hb.BootID != "" && oldBoot != "" && hb.BootID != oldBoot {
 			ev := patchbay.Event{Time: now, Kind: patchbay.EventReboot, OldVersion: oldBoot, NewVersion: hb.BootID, Cause: patchbay.CauseObserved}
-			if err := insertEvents(ctx, tx, id, []patchbay.Event{ev}, now); err != nil {
+			if err := db.insertEvents(ctx, tx, id, []patchbay.Event{ev}, now); err != nil {
 				return err
 			}
 		}
