@@ -23,7 +23,10 @@
 // # Values
 //
 // Times are stored as INTEGER unix nanoseconds and read back in UTC, so
-// they round-trip exactly; 0 stands for the zero time.time.
+// they round-trip exactly; 0 stands for the zero time.Time. Host.Status is
+// never stored nor set: callers derive it with Host.StatusAt(now). Lists
+// returned are never nil, except inside an Inventory, where a list the
+// agent sent as null stays nil so that ContentHash gives the stored hash.
 package sqlite
 
 import (
@@ -99,6 +102,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 	for _, q := range writeQueries() {
 		st, err := write.PrepareContext(ctx, q)
 		if err != nil {
+			db.closePrepared()
 			write.Close()
 			return nil, fmt.Errorf("open %s: prepare: %w", path, err)
 		}
@@ -115,6 +119,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 	read.SetMaxIdleConns(n)
 	if err := read.PingContext(ctx); err != nil {
 		read.Close()
+		db.closePrepared()
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -125,11 +130,14 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 // Close closes both pools. The writer goes last so that its close
 // checkpoints the WAL into the database file.
 func (db *DB) Close() error {
+	return errors.Join(db.closePrepared(), db.read.Close(), db.write.Close())
+}
+
+func (db *DB) closePrepared() error {
 	var errs []error
 	for _, st := range db.prepared {
 		errs = append(errs, st.Close())
 	}
-	errs = append(errs, db.read.Close(), db.write.Close())
 	return errors.Join(errs...)
 }
 

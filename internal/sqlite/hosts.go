@@ -50,6 +50,12 @@ func scanHost(s interface{ Scan(...any) error }) (patchbay.Host, error) {
 	if err := json.Unmarshal([]byte(reasons), &h.RebootReasons); err != nil {
 		return h, fmt.Errorf("host %d: reboot_reasons: %w", h.ID, err)
 	}
+	if h.IPAddresses == nil {
+		h.IPAddresses = []string{}
+	}
+	if h.RebootReasons == nil {
+		h.RebootReasons = []string{}
+	}
 	h.RebootRequired = reboot != 0
 	h.EnrolledAt = fromNanos(enrolledAt)
 	h.LastSeen = fromNanos(lastSeen)
@@ -66,7 +72,7 @@ func queryHosts(ctx context.Context, tx *sql.Tx, tail string, args ...any) ([]pa
 		return nil, err
 	}
 	defer rows.Close()
-	var hosts []patchbay.Host
+	hosts := []patchbay.Host{}
 	for rows.Next() {
 		h, err := scanHost(rows)
 		if err != nil {

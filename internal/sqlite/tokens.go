@@ -68,7 +68,7 @@ func scanEnrollToken(s interface{ Scan(...any) error }) (patchbay.EnrollToken, e
 // ListEnrollTokens returns every enrolment token, oldest first. Labels is
 // never nil.
 func (db *DB) ListEnrollTokens(ctx context.Context) ([]patchbay.EnrollToken, error) {
-	var toks []patchbay.EnrollToken
+	toks := []patchbay.EnrollToken{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+enrollTokenColumns+` FROM enroll_tokens ORDER BY created_at, id`)
 		if err != nil {
@@ -222,7 +222,7 @@ func (db *DB) APITokenByHash(ctx context.Context, hash string) (patchbay.APIToke
 
 // ListAPITokens returns every API token, oldest first.
 func (db *DB) ListAPITokens(ctx context.Context) ([]patchbay.APIToken, error) {
-	var toks []patchbay.APIToken
+	toks := []patchbay.APIToken{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, name, hash, role, created_at FROM api_tokens ORDER BY created_at, id`)
 		if err != nil {
