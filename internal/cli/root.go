@@ -112,6 +112,7 @@ Start here:
 		e.hostsCommand(),
 		e.tokensCommand(),
 		e.versionCommand(),
+		e.labCommand(),
 	)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	return root
