@@ -21,6 +21,9 @@ const (
 // not make (by hand, unattended-upgrades, another tool).
 const CauseObserved = "observed"
 
+// CauseEnrolment is the cause of the enrolled event.
+const CauseEnrolment = "enrolment"
+
 // Event is one entry in a host's timeline. For package events Package,
 // Arch, OldVersion and NewVersion are set; for kernel and OS changes the
 // versions hold the old and new kernel or OS; for reboots the boot ids.

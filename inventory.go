@@ -77,10 +77,43 @@ type Inventory struct {
 
 // Normalize sorts the lists of inv so that equal content has equal bytes.
 func (inv *Inventory) Normalize() {
-	slices.SortFunc(inv.Packages, func(a, b Package) int { return strings.Compare(a.Key(), b.Key()) })
-	slices.SortFunc(inv.Updates, func(a, b Update) int { return strings.Compare(a.Key(), b.Key()) })
+	slices.SortFunc(inv.Packages, func(a, b Package) int { return compareKey(a.Name, a.Arch, b.Name, b.Arch) })
+	slices.SortFunc(inv.Updates, func(a, b Update) int { return compareKey(a.Name, a.Arch, b.Name, b.Arch) })
 	slices.Sort(inv.IPAddresses)
 	slices.Sort(inv.RebootReasons)
+}
+
+// compareKey orders by Key() (name + ":" + arch) without building the
+// strings: this sort runs on every inventory of every host.
+func compareKey(an, aa, bn, ba string) int {
+	if an == bn {
+		return strings.Compare(aa, ba)
+	}
+	// Names differ: compare as Key() would, where ':' follows the name.
+	n := min(len(an), len(bn))
+	if c := strings.Compare(an[:n], bn[:n]); c != 0 {
+		return c
+	}
+	var c int
+	if len(an) < len(bn) {
+		c = cmpByte(':', bn[n])
+	} else {
+		c = cmpByte(an[n], ':')
+	}
+	if c == 0 { // a name containing ':' (never valid, but be exact)
+		return strings.Compare(an+":"+aa, bn+":"+ba)
+	}
+	return c
+}
+
+func cmpByte(a, b byte) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // ContentHash is a hash of everything in inv that is worth storing again

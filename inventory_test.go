@@ -90,3 +90,18 @@ func TestTokenUsable(t *testing.T) {
 		}
 	}
 }
+
+// compareKey must order exactly as comparing Key() strings does, or hashes
+// computed by old and new code would differ for the same inventory.
+func FuzzCompareKey(f *testing.F) {
+	f.Add("lib", "amd64", "lib-dev", "amd64")
+	f.Add("a", "all", "a", "amd64")
+	f.Add("a:", "x", "a", ":x")
+	f.Add("libc6", "i386", "libc6", "amd64")
+	f.Fuzz(func(t *testing.T, an, aa, bn, ba string) {
+		want := strings.Compare(an+":"+aa, bn+":"+ba)
+		if got := compareKey(an, aa, bn, ba); got != want {
+			t.Fatalf("compareKey(%q,%q,%q,%q) = %d, want %d", an, aa, bn, ba, got, want)
+		}
+	})
+}

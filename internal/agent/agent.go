@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"time"
 
 	"github.com/patchbay/patchbay"
@@ -69,6 +70,10 @@ func Run(ctx context.Context, cfg Config) error {
 	failures := 0
 	for {
 		err := a.checkIn(ctx)
+		// The inventory (thousands of packages, apt's output) is garbage
+		// now; give its memory back to the OS before idling for an
+		// interval, so an idle agent stays small.
+		debug.FreeOSMemory()
 		if cfg.Once || ctx.Err() != nil {
 			return err
 		}

@@ -85,7 +85,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("%s %s: decode reply: %w", method, path, err)
 	}
-	return nil
+	// Read to the end so the connection is reused and the server's last
+	// write does not fail.
+	_, err = io.Copy(io.Discard, resp.Body)
+	return err
 }
 
 // Health checks the server's public health endpoint.

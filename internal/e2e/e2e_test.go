@@ -50,7 +50,7 @@ type server struct {
 	caPEM                []byte
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,7 +60,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startServer(t *testing.T) *server {
+func startServer(t testing.TB) *server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &server{dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "config.json")}
@@ -113,7 +113,7 @@ func startServer(t *testing.T) *server {
 
 // cli runs a CLI command against s and returns stdout; it fails the test
 // on a non-zero exit.
-func (s *server) cli(t *testing.T, args ...string) []byte {
+func (s *server) cli(t testing.TB, args ...string) []byte {
 	t.Helper()
 	out, errOut, code := run(t, append([]string{"--config", s.config}, args...)...)
 	if code != 0 {
@@ -122,7 +122,7 @@ func (s *server) cli(t *testing.T, args ...string) []byte {
 	return out
 }
 
-func run(t *testing.T, args ...string) (stdout, stderr []byte, code int) {
+func run(t testing.TB, args ...string) (stdout, stderr []byte, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -139,7 +139,7 @@ func run(t *testing.T, args ...string) (stdout, stderr []byte, code int) {
 	return o.Bytes(), e.Bytes(), 0
 }
 
-func decode[T any](t *testing.T, data []byte) T {
+func decode[T any](t testing.TB, data []byte) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(data, &v); err != nil {

@@ -169,7 +169,7 @@ func (db *DB) Enroll(ctx context.Context, e patchbay.Enrollment, now time.Time) 
 		if !created {
 			detail = "re-enrolled with token " + tok.ID
 		}
-		if err := db.insertEvents(ctx, tx, id, []patchbay.Event{{Time: now, Kind: patchbay.EventEnrolled, Detail: detail}}, now); err != nil {
+		if err := db.insertEvents(ctx, tx, id, []patchbay.Event{{Time: now, Kind: patchbay.EventEnrolled, Cause: patchbay.CauseEnrolment, Detail: detail}}, now); err != nil {
 			return err
 		}
 		h, err = hostByID(ctx, tx, id)

@@ -34,7 +34,7 @@ func testEvents(t *testing.T, s patchbay.Store) {
 	invB := inventory(b, nil, nil)
 	must(t, s.SaveInventory(ctx, b.ID, "", invB, []patchbay.Event{ev(time.Minute, patchbay.EventPackageUpgraded, "openssl", "1", "2")}, at(3*time.Minute)))
 
-	enrolled := patchbay.Event{Time: at(-time.Hour), Kind: patchbay.EventEnrolled, Detail: "enrolled with token fleet"}
+	enrolled := patchbay.Event{Time: at(-time.Hour), Kind: patchbay.EventEnrolled, Cause: patchbay.CauseEnrolment, Detail: "enrolled with token fleet"}
 	baseline.Time = at(-30 * time.Minute)
 	all := []patchbay.Event{kernel, libssl, openssl, installed, baseline, enrolled}
 	for i := range all {

@@ -118,7 +118,7 @@ func testEnrollNewHost(t *testing.T, s patchbay.Store) {
 	}
 	events, err := s.Events(ctx, patchbay.EventFilter{HostID: h.ID})
 	must(t, err)
-	wantEvents := []patchbay.Event{{HostID: h.ID, Time: now, Kind: patchbay.EventEnrolled, Detail: "enrolled with token tok"}}
+	wantEvents := []patchbay.Event{{HostID: h.ID, Time: now, Kind: patchbay.EventEnrolled, Cause: patchbay.CauseEnrolment, Detail: "enrolled with token tok"}}
 	if diff := cmp.Diff(wantEvents, events, ignoreEventID()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
@@ -172,8 +172,8 @@ func testReEnroll(t *testing.T, s patchbay.Store) {
 	events, err := s.Events(ctx, patchbay.EventFilter{HostID: first.ID, Kinds: []patchbay.EventKind{patchbay.EventEnrolled}})
 	must(t, err)
 	wantEvents := []patchbay.Event{
-		{HostID: first.ID, Time: at(time.Hour), Kind: patchbay.EventEnrolled, Detail: "re-enrolled with token tok-b"},
-		{HostID: first.ID, Time: at(0), Kind: patchbay.EventEnrolled, Detail: "enrolled with token tok-a"},
+		{HostID: first.ID, Time: at(time.Hour), Kind: patchbay.EventEnrolled, Cause: patchbay.CauseEnrolment, Detail: "re-enrolled with token tok-b"},
+		{HostID: first.ID, Time: at(0), Kind: patchbay.EventEnrolled, Cause: patchbay.CauseEnrolment, Detail: "enrolled with token tok-a"},
 	}
 	if diff := cmp.Diff(wantEvents, events, ignoreEventID()); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)

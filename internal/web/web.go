@@ -58,13 +58,19 @@ func WriteError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 	WriteJSON(w, status, body)
 }
 
-// WriteJSON writes v as JSON with status.
+// WriteJSON writes v as JSON with status. It encodes before writing the
+// header, so an encoding error is still a clean 500; an error writing to
+// the connection (the client went away) is not reported, since no other
+// response can be sent.
 func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	w.Write(append(data, '\n'))
+	return nil
 }
 
 // DecodeJSON reads a JSON body of at most limit bytes into v. A body over
