@@ -377,3 +377,33 @@ func TestThisMachine(t *testing.T) {
 	}
 	t.Logf("this machine: %d packages, %d updates (%d security), reboot required %v", hosts[0].PackagesCount, hosts[0].UpdatesCount, hosts[0].SecurityUpdatesCount, hosts[0].RebootRequired)
 }
+
+// TestExitCodes: 0 ok, 1 error, 2 usage; --help everywhere.
+func TestExitCodes(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "none.json")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--help"}, 0, "patchbay up"},
+		{[]string{"hosts", "list", "--help"}, 0, "--security-updates"},
+		{[]string{"agent", "--help"}, 0, "--state-dir"},
+		{[]string{"version", "-o", "json"}, 0, `"version"`},
+		{[]string{"completion", "bash"}, 0, "bash completion"},
+		{[]string{"hosts", "list", "--bogus"}, 2, "unknown flag"},
+		{[]string{"nosuchcommand"}, 2, "unknown command"},
+		{[]string{"hosts", "show"}, 2, "accepts 1 arg"},
+		{[]string{"hosts", "list", "-o", "yaml"}, 2, "want table or json"},
+		{[]string{"hosts", "set", "h", "novalue"}, 2, "want key=value"},
+		{[]string{"--config", cfg, "hosts", "list"}, 2, "no server configured"},
+		{[]string{"--config", cfg, "--server", "https://127.0.0.1:1", "--token", "pba_x", "hosts", "list"}, 1, "connection refused"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, errOut, code := run(t, tc.args...)
+			if code != tc.code || !bytes.Contains(append(out, errOut...), []byte(tc.want)) {
+				t.Fatalf("exit %d, want %d; output does not contain %q:\n%s%s", code, tc.code, tc.want, out, errOut)
+			}
+		})
+	}
+}
