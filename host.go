@@ -2,6 +2,7 @@ package patchbay
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -43,6 +44,17 @@ type Host struct {
 	Status               HostStatus        `json:"status"`
 	Assets               Assets            `json:"assets"`
 	Labels               map[string]string `json:"labels"`
+}
+
+// MarshalJSON adds the flat os_id and os_version_id fields of the CLI's
+// JSON contract beside the nested os object.
+func (h Host) MarshalJSON() ([]byte, error) {
+	type plain Host // without this method
+	return json.Marshal(struct {
+		plain
+		OSID        string `json:"os_id"`
+		OSVersionID string `json:"os_version_id"`
+	}{plain(h), h.OS.ID, h.OS.VersionID})
 }
 
 // StatusAt derives the host's status at time now.

@@ -236,11 +236,22 @@ func TestEnrolInventoryHistory(t *testing.T) {
 		t.Fatalf("state file: %v %v", fi, err)
 	}
 
-	hosts := decode[[]patchbay.Host](t, s.cli(t, "hosts", "list", "-o", "json"))
+	raw := s.cli(t, "hosts", "list", "-o", "json")
+	hosts := decode[[]patchbay.Host](t, raw)
 	if len(hosts) != 1 {
 		t.Fatalf("hosts: %+v", hosts)
 	}
 	h := hosts[0]
+	// The JSON contract of `hosts list` (scripts rely on these names).
+	fields := decode[[]map[string]any](t, raw)[0]
+	for _, k := range []string{"id", "hostname", "machine_id", "os_id", "os_version_id", "kernel", "arch", "packages_count", "updates_count", "security_updates_count", "reboot_required", "last_seen", "status", "labels"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("hosts list -o json: no field %q", k)
+		}
+	}
+	if fields["os_id"] != "debian" || fields["os_version_id"] != "12" {
+		t.Errorf("os_id/os_version_id = %v/%v", fields["os_id"], fields["os_version_id"])
+	}
 	if h.MachineID != mid || h.Hostname != "e2e-host" || h.OS.ID != "debian" || h.OS.VersionID != "12" || h.PackagesCount != 4 || h.Assets.Environment != "prod" || h.Labels["rack"] != "b4" {
 		t.Fatalf("host after enrolment: %+v", h)
 	}
