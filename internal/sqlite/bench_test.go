@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay"
+	"github.com/patchbay/patchbay/internal/service"
 )
 
 // synthFleet generates realistic Debian inventories: a pool of package
@@ -134,7 +135,8 @@ func (f *synthFleet) inventory(n int) (first, second patchbay.Inventory) {
 }
 
 // BenchmarkIngest enrols PATCHBAY_BENCH_INGEST_HOSTS hosts (default 200)
-// and measures SaveInventory: each host's first inventory of 2,000
+// and measures the real ingest path (service.ReportInventory: validate,
+// load the stored inventory, diff, SaveInventory): each host's first inventory of 2,000
 // packages, then a re-report with 5 changed packages, from
 // PATCHBAY_BENCH_INGEST_WORKERS concurrent callers (default GOMAXPROCS),
 // as agents reporting to one server would. Enrolment is not timed.
@@ -233,6 +235,7 @@ func enrolSynth(b *testing.B, db *DB, n int) []int64 {
 // workers goroutines and returns the package and update rows written.
 func ingest(b *testing.B, db *DB, fleet *synthFleet, ids []int64, workers int, rereport bool) int {
 	ctx := b.Context()
+	svc := service.New(db, service.Options{})
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -244,21 +247,19 @@ func ingest(b *testing.B, db *DB, fleet *synthFleet, ids []int64, workers int, r
 			n := 0
 			for i := range next {
 				first, second := fleet.inventory(i)
-				var err error
+				// The real ingest path: the service validates, loads the
+				// stored inventory, computes the events and saves.
+				hctx := patchbay.NewContext(ctx, patchbay.Principal{Kind: patchbay.PrincipalHost, HostID: ids[i]})
+				inv := first
+				if rereport {
+					inv = second
+				}
 				if !rereport {
-					ev := []patchbay.Event{{Kind: patchbay.EventInventoryBaseline, Detail: "2000 packages"}}
-					err = db.SaveInventory(ctx, ids[i], "", first, ev, time.Now())
 					n += len(first.Packages) + len(first.Updates)
 				} else {
-					// As the service would: the previous hash comes from
-					// the host row, which it reads anyway.
-					var h patchbay.Host
-					if h, err = db.Host(ctx, ids[i]); err == nil {
-						ev := diffEvents(first, second)
-						err = db.SaveInventory(ctx, ids[i], h.InventoryHash, second, ev, time.Now())
-						n += 2 * len(ev)
-					}
+					n += 2 * len(diffEvents(first, second))
 				}
+				err := svc.ReportInventory(hctx, inv)
 				if err != nil {
 					b.Error(err)
 				}
