@@ -2,8 +2,9 @@ package patchbay
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -77,8 +78,8 @@ type Inventory struct {
 
 // Normalize sorts the lists of inv so that equal content has equal bytes.
 func (inv *Inventory) Normalize() {
-	slices.SortFunc(inv.Packages, func(a, b Package) int { return compareKey(a.Name, a.Arch, b.Name, b.Arch) })
-	slices.SortFunc(inv.Updates, func(a, b Update) int { return compareKey(a.Name, a.Arch, b.Name, b.Arch) })
+	slices.SortFunc(inv.Packages, comparePackages)
+	slices.SortFunc(inv.Updates, compareUpdates)
 	slices.Sort(inv.IPAddresses)
 	slices.Sort(inv.RebootReasons)
 }
@@ -118,23 +119,78 @@ func cmpByte(a, b byte) int {
 
 // ContentHash is a hash of everything in inv that is worth storing again
 // when it changes. It leaves out the collection time and uptime, which change
-// at every check-in, so an unchanged host sends only a heartbeat.
+// at every check-in, so an unchanged host sends only a heartbeat. Lists are
+// hashed in Normalize order without changing the caller's slices. Every
+// string is length-prefixed, so no two different inventories hash alike by
+// shifting text between fields.
 func (inv Inventory) ContentHash() string {
-	c := inv
-	c.CollectedAt = time.Time{}
-	c.UptimeSeconds = 0
-	c.Packages = slices.Clone(inv.Packages)
-	c.Updates = slices.Clone(inv.Updates)
-	c.IPAddresses = slices.Clone(inv.IPAddresses)
-	c.RebootReasons = slices.Clone(inv.RebootReasons)
-	c.Normalize()
-	b, err := json.Marshal(c)
-	if err != nil {
-		panic(err) // plain structs of strings: cannot fail
+	h := sha256.New()
+	var buf []byte
+	str := func(s string) {
+		buf = binary.AppendUvarint(buf[:0], uint64(len(s)))
+		h.Write(buf)
+		io.WriteString(h, s)
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	num := func(n int64) {
+		buf = binary.AppendVarint(buf[:0], n)
+		h.Write(buf)
+	}
+	num(int64(inv.SchemaVersion))
+	for _, s := range []string{inv.MachineID, inv.Hostname, inv.OS.ID, inv.OS.IDLike, inv.OS.VersionID, inv.OS.Codename,
+		inv.OS.Name, inv.OS.PrettyName, inv.Kernel, inv.Arch, inv.BootID, inv.PackageManager, inv.UpdatesError} {
+		str(s)
+	}
+	if inv.RebootRequired {
+		num(1)
+	} else {
+		num(0)
+	}
+	for _, list := range [][]string{inv.IPAddresses, inv.RebootReasons} {
+		sorted := list
+		if !slices.IsSorted(list) {
+			sorted = slices.Sorted(slices.Values(list))
+		}
+		num(int64(len(sorted)))
+		for _, s := range sorted {
+			str(s)
+		}
+	}
+	pkgs := inv.Packages
+	if !slices.IsSortedFunc(pkgs, comparePackages) {
+		pkgs = slices.Clone(pkgs)
+		slices.SortFunc(pkgs, comparePackages)
+	}
+	num(int64(len(pkgs)))
+	for _, p := range pkgs {
+		str(p.Name)
+		str(p.Arch)
+		str(p.Version)
+		str(p.SourceName)
+		str(p.SourceVersion)
+	}
+	ups := inv.Updates
+	if !slices.IsSortedFunc(ups, compareUpdates) {
+		ups = slices.Clone(ups)
+		slices.SortFunc(ups, compareUpdates)
+	}
+	num(int64(len(ups)))
+	for _, u := range ups {
+		str(u.Name)
+		str(u.Arch)
+		str(u.InstalledVersion)
+		str(u.CandidateVersion)
+		str(u.Origin)
+		if u.Security {
+			num(1)
+		} else {
+			num(0)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
+
+func comparePackages(a, b Package) int { return compareKey(a.Name, a.Arch, b.Name, b.Arch) }
+func compareUpdates(a, b Update) int   { return compareKey(a.Name, a.Arch, b.Name, b.Arch) }
 
 // Validate checks what the server must be able to rely on before storing
 // an inventory. It reports the first problem with a message that says which

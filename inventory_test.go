@@ -1,6 +1,7 @@
 package patchbay
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +105,40 @@ func FuzzCompareKey(f *testing.F) {
 			t.Fatalf("compareKey(%q,%q,%q,%q) = %d, want %d", an, aa, bn, ba, got, want)
 		}
 	})
+}
+
+func TestContentHashCoversEveryField(t *testing.T) {
+	base := Inventory{
+		SchemaVersion: 1, MachineID: "m", Hostname: "h", OS: OS{ID: "debian", VersionID: "12"}, Kernel: "k", Arch: "x86_64",
+		BootID: "b", PackageManager: "apt", IPAddresses: []string{"10.0.0.1"},
+		Packages: []Package{{Name: "a", Arch: "all", Version: "1", SourceName: "a", SourceVersion: "1"}},
+		Updates:  []Update{{Name: "a", Arch: "all", InstalledVersion: "1", CandidateVersion: "2", Origin: "o"}},
+	}
+	h0 := base.ContentHash()
+	for name, mod := range map[string]func(*Inventory){
+		"source version": func(i *Inventory) { i.Packages[0].SourceVersion = "2" },
+		"security":       func(i *Inventory) { i.Updates[0].Security = true },
+		"origin":         func(i *Inventory) { i.Updates[0].Origin = "p" },
+		"reboot":         func(i *Inventory) { i.RebootRequired = true },
+		"reasons":        func(i *Inventory) { i.RebootReasons = []string{"kernel"} },
+		"ips":            func(i *Inventory) { i.IPAddresses = nil },
+		"os codename":    func(i *Inventory) { i.OS.Codename = "bookworm" },
+		"updates error":  func(i *Inventory) { i.UpdatesError = "x" },
+		"shifted text":   func(i *Inventory) { i.MachineID, i.Hostname = "mh", "" },
+	} {
+		inv := base
+		inv.Packages = slices.Clone(base.Packages)
+		inv.Updates = slices.Clone(base.Updates)
+		mod(&inv)
+		if inv.ContentHash() == h0 {
+			t.Errorf("%s: hash did not change", name)
+		}
+	}
+	empty := base
+	empty.Updates = []Update{}
+	nilUpdates := base
+	nilUpdates.Updates = nil
+	if empty.ContentHash() != nilUpdates.ContentHash() {
+		t.Error("nil and empty lists must hash alike")
+	}
 }
