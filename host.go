@@ -105,13 +105,34 @@ func (a *Assets) Set(key, value string) bool {
 type HostFilter struct {
 	Labels          map[string]string // every pair must match (asset fields included)
 	OSID            string
-	Stale           bool // only stale hosts
+	Stale           bool   // only stale hosts
+	Active          bool   // only active hosts
+	Search          string // hostname contains this (case-insensitive)
 	NeedsReboot     bool
 	HasUpdates      bool
 	SecurityUpdates bool
 	Now             time.Time // for the stale computation
+	Sort            HostSort  // default: by hostname
+	Desc            bool      // reverse the sort
 	Limit, Offset   int
 }
+
+// HostSort names the order of a host list. Ties are broken by hostname,
+// then id, so pages are stable.
+type HostSort string
+
+const (
+	SortHostname        HostSort = "hostname"
+	SortOS              HostSort = "os"
+	SortLastSeen        HostSort = "last_seen"
+	SortPackages        HostSort = "packages"
+	SortUpdates         HostSort = "updates"
+	SortSecurityUpdates HostSort = "security"
+	SortReboot          HostSort = "reboot"
+)
+
+// HostSorts are the valid values of HostFilter.Sort.
+var HostSorts = []HostSort{SortHostname, SortOS, SortLastSeen, SortPackages, SortUpdates, SortSecurityUpdates, SortReboot}
 
 // HostChanges are the asset fields and labels to change on a host. An
 // empty label value removes the label.
@@ -147,6 +168,9 @@ type HostStore interface {
 	// HostByCredential returns the host whose credential hashes to hash.
 	HostByCredential(ctx context.Context, hash string) (Host, error)
 	ListHosts(ctx context.Context, f HostFilter) ([]Host, error)
+	// CountHosts counts the hosts ListHosts would return without limit
+	// and offset.
+	CountHosts(ctx context.Context, f HostFilter) (int, error)
 	UpdateHost(ctx context.Context, id int64, c HostChanges) (Host, error)
 	// Heartbeat records that the host was seen at now. A changed boot id is
 	// recorded as a reboot event in the same transaction.

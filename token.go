@@ -69,5 +69,6 @@ type TokenStore interface {
 type Store interface {
 	HostStore
 	TokenStore
+	SessionStore
 	Close() error
 }

@@ -220,13 +220,65 @@ func (db *DB) HostByCredential(ctx context.Context, hash string) (patchbay.Host,
 	return h, nil
 }
 
-// ListHosts returns the hosts that match f, ordered by hostname and id.
+// ListHosts returns the hosts that match f, ordered by f.Sort (hostname
+// by default), ties broken by hostname and id.
 func (db *DB) ListHosts(ctx context.Context, f patchbay.HostFilter) ([]patchbay.Host, error) {
 	if f.Limit < 0 || f.Offset < 0 {
 		return nil, patchbay.Errorf(patchbay.EINVALID, "list hosts: limit and offset must not be negative")
 	}
-	if f.Stale && f.Now.IsZero() {
-		return nil, patchbay.Errorf(patchbay.EINVALID, "list hosts: the stale filter needs the current time")
+	where, args, err := hostWhere(f)
+	if err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	order, err := hostOrder(f.Sort, f.Desc)
+	if err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	limit := -1
+	if f.Limit > 0 {
+		limit = f.Limit
+	}
+	tail := where + " ORDER BY " + order + " LIMIT ? OFFSET ?"
+	args = append(args, limit, f.Offset)
+
+	var hosts []patchbay.Host
+	err = db.readTx(ctx, func(tx *sql.Tx) (err error) {
+		hosts, err = queryHosts(ctx, tx, tail, args...)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	return hosts, nil
+}
+
+// CountHosts counts the hosts that match f, ignoring limit and offset.
+func (db *DB) CountHosts(ctx context.Context, f patchbay.HostFilter) (int, error) {
+	where, args, err := hostWhere(f)
+	if err != nil {
+		return 0, fmt.Errorf("count hosts: %w", err)
+	}
+	var n int
+	err = db.readTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT count(*) FROM hosts h `+where, args...).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count hosts: %w", err)
+	}
+	return n, nil
+}
+
+// staleSQL is Host.StatusAt in SQL: stale when
+// now - last_seen > StaleAfterIntervals * interval. Its one parameter is now.
+var staleSQL = fmt.Sprintf(
+	"h.last_seen < ? - %d * (CASE WHEN h.interval_seconds > 0 THEN h.interval_seconds ELSE %d END) * 1000000000",
+	patchbay.StaleAfterIntervals, defaultIntervalSeconds)
+
+// hostWhere renders the conditions of f as a WHERE clause on hosts h
+// ("" when f selects everything) and its arguments.
+func hostWhere(f patchbay.HostFilter) (string, []any, error) {
+	if (f.Stale || f.Active) && f.Now.IsZero() {
+		return "", nil, patchbay.Errorf(patchbay.EINVALID, "the stale and active filters need the current time")
 	}
 	var (
 		where []string
@@ -245,6 +297,12 @@ func (db *DB) ListHosts(ctx context.Context, f patchbay.HostFilter) ([]patchbay.
 		where = append(where, "h.os_id = ?")
 		args = append(args, f.OSID)
 	}
+	if f.Search != "" {
+		// instr on lower() rather than LIKE, so that '%' and '_' in the
+		// search are plain characters.
+		where = append(where, "instr(lower(h.hostname), ?) > 0")
+		args = append(args, strings.ToLower(f.Search))
+	}
 	if f.NeedsReboot {
 		where = append(where, "h.reboot_required = 1")
 	}
@@ -255,32 +313,53 @@ func (db *DB) ListHosts(ctx context.Context, f patchbay.HostFilter) ([]patchbay.
 		where = append(where, "h.security_updates_count > 0")
 	}
 	if f.Stale {
-		// Host.StatusAt: stale when now - last_seen > StaleAfterIntervals * interval.
-		where = append(where, fmt.Sprintf(
-			"h.last_seen < ? - %d * (CASE WHEN h.interval_seconds > 0 THEN h.interval_seconds ELSE %d END) * 1000000000",
-			patchbay.StaleAfterIntervals, defaultIntervalSeconds))
+		where = append(where, staleSQL)
 		args = append(args, nanos(f.Now))
 	}
-	tail := ""
-	if len(where) > 0 {
-		tail = "WHERE " + strings.Join(where, " AND ")
+	if f.Active {
+		where = append(where, "NOT ("+staleSQL+")")
+		args = append(args, nanos(f.Now))
 	}
-	limit := -1
-	if f.Limit > 0 {
-		limit = f.Limit
+	if len(where) == 0 {
+		return "", args, nil
 	}
-	tail += " ORDER BY h.hostname, h.id LIMIT ? OFFSET ?"
-	args = append(args, limit, f.Offset)
+	return "WHERE " + strings.Join(where, " AND "), args, nil
+}
 
-	var hosts []patchbay.Host
-	err := db.readTx(ctx, func(tx *sql.Tx) (err error) {
-		hosts, err = queryHosts(ctx, tx, tail, args...)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list hosts: %w", err)
+// hostOrder renders a sort as an ORDER BY list. Only the columns named
+// here reach the SQL text.
+func hostOrder(s patchbay.HostSort, desc bool) (string, error) {
+	var col string
+	switch s {
+	case "", patchbay.SortHostname:
+		col = ""
+	case patchbay.SortOS:
+		col = "h.os_id, h.os_version_id"
+	case patchbay.SortLastSeen:
+		col = "h.last_seen"
+	case patchbay.SortPackages:
+		col = "h.packages_count"
+	case patchbay.SortUpdates:
+		col = "h.updates_count"
+	case patchbay.SortSecurityUpdates:
+		col = "h.security_updates_count"
+	case patchbay.SortReboot:
+		col = "h.reboot_required"
+	default:
+		return "", patchbay.Errorf(patchbay.EINVALID, "unknown sort %q", s)
 	}
-	return hosts, nil
+	dir := ""
+	if desc {
+		dir = " DESC"
+	}
+	if col == "" {
+		return "h.hostname" + dir + ", h.id" + dir, nil
+	}
+	cols := strings.Split(col, ", ")
+	for i := range cols {
+		cols[i] += dir
+	}
+	return strings.Join(cols, ", ") + ", h.hostname, h.id", nil
 }
 
 // UpdateHost sets asset fields and labels of a host.

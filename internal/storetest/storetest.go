@@ -38,6 +38,9 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"UpdatesError", testUpdatesError},
 		{"Events", testEvents},
 		{"ConcurrentSaveInventory", testConcurrentSaveInventory},
+		{"Users", testUsers},
+		{"Sessions", testSessions},
+		{"ListHostsSortSearchCount", testListHostsSortSearchCount},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
