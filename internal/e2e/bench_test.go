@@ -30,7 +30,7 @@ func agentIdleRSS(b *testing.B) int {
 	s := startServer(b)
 	tok := s.token(b)
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binary, "agent", "--server", s.url, "--token", tok, "--state-dir", b.TempDir(), "--interval", "1m", "--refresh-interval", "1h")
+	cmd := exec.CommandContext(ctx, binary, "agent", "--server", s.URL, "--token", tok, "--state-dir", b.TempDir(), "--interval", "1m", "--refresh-interval", "1h")
 	logPath := filepath.Join(b.TempDir(), "agent.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -73,5 +73,5 @@ func agentIdleRSS(b *testing.B) int {
 
 func (s *server) token(tb testing.TB) string {
 	tb.Helper()
-	return decode[patchbay.CreateTokenResponse](tb, s.cli(tb, "tokens", "create", "-o", "json")).Token
+	return decode[patchbay.CreateTokenResponse](tb, s.CLI(tb, "tokens", "create", "-o", "json")).Token
 }

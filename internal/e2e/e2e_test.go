@@ -5,11 +5,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +17,7 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay"
+	"github.com/patchbay/patchbay/internal/e2e/e2etest"
 	"github.com/patchbay/patchbay/internal/pki"
 )
 
@@ -31,11 +29,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "patchbay")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/patchbay")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build patchbay: %v\n%s", err, out)
+	if binary, err = e2etest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -43,109 +38,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// server is a `patchbay server` process.
-type server struct {
-	url, dataDir, config string
-	admin                string
-	caPEM                []byte
-}
+// server is a `patchbay server` process with helpers for these tests.
+type server struct{ *e2etest.Server }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func startServer(t testing.TB) *server {
-	t.Helper()
-	dir := t.TempDir()
-	s := &server{dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "config.json")}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s.url = "https://" + addr
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binary, "server", "--listen", addr, "--data", s.dataDir)
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	logf, err := os.Create(filepath.Join(dir, "server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			log, _ := os.ReadFile(logf.Name())
-			t.Logf("server log:\n%s", log)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		tok, err1 := os.ReadFile(filepath.Join(s.dataDir, "admin-token"))
-		ca, err2 := os.ReadFile(filepath.Join(s.dataDir, "pki", pki.CACertFile))
-		if err1 == nil && err2 == nil {
-			tlsCfg, _ := pki.PoolConfig(ca)
-			c := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: time.Second}
-			if resp, err := c.Get(s.url + "/api/v1/health"); err == nil {
-				resp.Body.Close()
-				s.admin, s.caPEM = strings.TrimSpace(string(tok)), ca
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server did not come up in 20s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cfg, _ := json.Marshal(map[string]string{"server": s.url, "token": s.admin, "ca_pem": string(s.caPEM)})
-	if err := os.WriteFile(s.config, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// cli runs a CLI command against s and returns stdout; it fails the test
-// on a non-zero exit.
-func (s *server) cli(t testing.TB, args ...string) []byte {
-	t.Helper()
-	out, errOut, code := run(t, append([]string{"--config", s.config}, args...)...)
-	if code != 0 {
-		t.Fatalf("patchbay %s: exit %d\n%s", strings.Join(args, " "), code, errOut)
-	}
-	return out
-}
+func startServer(t testing.TB) *server { return &server{e2etest.StartServer(t, binary)} }
 
 func run(t testing.TB, args ...string) (stdout, stderr []byte, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return o.Bytes(), e.Bytes(), ee.ExitCode()
-	}
-	if err != nil {
-		t.Fatalf("run patchbay: %v", err)
-	}
-	return o.Bytes(), e.Bytes(), 0
+	return e2etest.Run(t, binary, args...)
 }
 
 func decode[T any](t testing.TB, data []byte) T {
 	t.Helper()
-	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatalf("decode %s: %v", data, err)
-	}
-	return v
+	return e2etest.Decode[T](t, data)
 }
 
 // fakeRoot is a root filesystem that is not running: the agent inventories
@@ -211,7 +116,7 @@ func (r *fakeRoot) set(t *testing.T, pkgs map[string]string) {
 
 func (s *server) agentOnce(t *testing.T, root, stateDir, token string) ([]byte, int) {
 	t.Helper()
-	args := []string{"agent", "--once", "--server", s.url, "--root", root, "--state-dir", stateDir, "--log-level", "debug"}
+	args := []string{"agent", "--once", "--server", s.URL, "--root", root, "--state-dir", stateDir, "--log-level", "debug"}
 	if token != "" {
 		args = append(args, "--token", token)
 	}
@@ -221,7 +126,7 @@ func (s *server) agentOnce(t *testing.T, root, stateDir, token string) ([]byte, 
 
 func TestEnrolInventoryHistory(t *testing.T) {
 	s := startServer(t)
-	tok := decode[patchbay.CreateTokenResponse](t, s.cli(t, "tokens", "create", "--uses", "2", "--label", "env=prod", "--label", "rack=b4", "-o", "json"))
+	tok := decode[patchbay.CreateTokenResponse](t, s.CLI(t, "tokens", "create", "--uses", "2", "--label", "env=prod", "--label", "rack=b4", "-o", "json"))
 	if !strings.HasPrefix(tok.Token, "pbe1.") {
 		t.Fatalf("token %q", tok.Token)
 	}
@@ -236,7 +141,7 @@ func TestEnrolInventoryHistory(t *testing.T) {
 		t.Fatalf("state file: %v %v", fi, err)
 	}
 
-	raw := s.cli(t, "hosts", "list", "-o", "json")
+	raw := s.CLI(t, "hosts", "list", "-o", "json")
 	hosts := decode[[]patchbay.Host](t, raw)
 	if len(hosts) != 1 {
 		t.Fatalf("hosts: %+v", hosts)
@@ -255,7 +160,7 @@ func TestEnrolInventoryHistory(t *testing.T) {
 	if h.MachineID != mid || h.Hostname != "e2e-host" || h.OS.ID != "debian" || h.OS.VersionID != "12" || h.PackagesCount != 4 || h.Assets.Environment != "prod" || h.Labels["rack"] != "b4" {
 		t.Fatalf("host after enrolment: %+v", h)
 	}
-	pkgs := decode[[]patchbay.Package](t, s.cli(t, "hosts", "packages", "e2e-host", "-o", "json"))
+	pkgs := decode[[]patchbay.Package](t, s.CLI(t, "hosts", "packages", "e2e-host", "-o", "json"))
 	var libssl patchbay.Package
 	for _, p := range pkgs {
 		if p.Name == "libssl3" {
@@ -272,11 +177,11 @@ func TestEnrolInventoryHistory(t *testing.T) {
 	if out, code := s.agentOnce(t, root.dir, state1, ""); code != 0 {
 		t.Fatalf("agent second run: exit %d\n%s", code, out)
 	}
-	last := decode[[]patchbay.Event](t, s.cli(t, "hosts", "history", mid, "--package", "openssl", "--limit", "1", "-o", "json"))
+	last := decode[[]patchbay.Event](t, s.CLI(t, "hosts", "history", mid, "--package", "openssl", "--limit", "1", "-o", "json"))
 	if len(last) != 1 || last[0].Kind != patchbay.EventPackageUpgraded || last[0].OldVersion != "3.0.15-1~deb12u1" || last[0].NewVersion != "3.0.17-1~deb12u2" || last[0].Cause != "observed" {
 		t.Fatalf("last openssl change: %+v", last)
 	}
-	all := decode[[]patchbay.Event](t, s.cli(t, "hosts", "history", "e2e-host", "--since", "1h", "-o", "json"))
+	all := decode[[]patchbay.Event](t, s.CLI(t, "hosts", "history", "e2e-host", "--since", "1h", "-o", "json"))
 	kinds := map[string]patchbay.EventKind{}
 	for _, e := range all {
 		if e.Package != "" {
@@ -296,7 +201,7 @@ func TestEnrolInventoryHistory(t *testing.T) {
 	if out, code := s.agentOnce(t, root.dir, state2, tok.Token); code != 0 {
 		t.Fatalf("re-enrol: exit %d\n%s", code, out)
 	}
-	if hosts := decode[[]patchbay.Host](t, s.cli(t, "hosts", "list", "-o", "json")); len(hosts) != 1 || hosts[0].ID != h.ID {
+	if hosts := decode[[]patchbay.Host](t, s.CLI(t, "hosts", "list", "-o", "json")); len(hosts) != 1 || hosts[0].ID != h.ID {
 		t.Fatalf("after re-enrolment: %+v", hosts)
 	}
 	if out, code := s.agentOnce(t, root.dir, state1, ""); code == 0 || !bytes.Contains(out, []byte("credentials")) {
@@ -311,13 +216,13 @@ func TestEnrolInventoryHistory(t *testing.T) {
 
 func TestUnauthenticatedRefused(t *testing.T) {
 	s := startServer(t)
-	tlsCfg, err := pki.PoolConfig(s.caPEM)
+	tlsCfg, err := pki.PoolConfig(s.CAPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 5 * time.Second}
 	for _, p := range []string{"/api/v1/hosts", "/api/v1/tokens", "/api/v1/openapi.json", "/api/v1/hosts/1/history"} {
-		resp, err := c.Get(s.url + p)
+		resp, err := c.Get(s.URL + p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,14 +233,14 @@ func TestUnauthenticatedRefused(t *testing.T) {
 	}
 	// The CLI without a token says what is wrong and exits 1.
 	cfg := filepath.Join(t.TempDir(), "c.json")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"server":%q,"ca_pem":%q}`, s.url, s.caPEM)), 0o600)
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"server":%q,"ca_pem":%q}`, s.URL, s.CAPEM)), 0o600)
 	_, errOut, code := run(t, "--config", cfg, "hosts", "list")
 	if code != 1 || !bytes.Contains(errOut, []byte("authentication required")) {
 		t.Fatalf("hosts list without token: exit %d, %s", code, errOut)
 	}
 	// A wrong pin is refused before anything is sent.
 	bad := strings.Repeat("0", 64)
-	tok := decode[patchbay.CreateTokenResponse](t, s.cli(t, "tokens", "create", "-o", "json")).Token
+	tok := decode[patchbay.CreateTokenResponse](t, s.CLI(t, "tokens", "create", "-o", "json")).Token
 	forged := tok[:len(tok)-64] + bad
 	root := newFakeRoot(t, "0123456789abcdef0123456789abcdef", "pin")
 	if out, code := s.agentOnce(t, root.dir, t.TempDir(), forged); code == 0 || !bytes.Contains(out, []byte("does not match")) {
@@ -354,16 +259,16 @@ func TestThisMachine(t *testing.T) {
 		t.Skip("SKIPPED: no dpkg on this machine")
 	}
 	s := startServer(t)
-	tok := decode[patchbay.CreateTokenResponse](t, s.cli(t, "tokens", "create", "-o", "json")).Token
-	_, errOut, code := run(t, "agent", "--once", "--server", s.url, "--token", tok, "--state-dir", t.TempDir())
+	tok := decode[patchbay.CreateTokenResponse](t, s.CLI(t, "tokens", "create", "-o", "json")).Token
+	_, errOut, code := run(t, "agent", "--once", "--server", s.URL, "--token", tok, "--state-dir", t.TempDir())
 	if code != 0 {
 		t.Fatalf("agent on this machine: exit %d\n%s", code, errOut)
 	}
-	hosts := decode[[]patchbay.Host](t, s.cli(t, "hosts", "list", "-o", "json"))
+	hosts := decode[[]patchbay.Host](t, s.CLI(t, "hosts", "list", "-o", "json"))
 	if len(hosts) != 1 {
 		t.Fatalf("hosts: %+v", hosts)
 	}
-	got := decode[[]patchbay.Package](t, s.cli(t, "hosts", "packages", fmt.Sprint(hosts[0].ID), "-o", "json"))
+	got := decode[[]patchbay.Package](t, s.CLI(t, "hosts", "packages", fmt.Sprint(hosts[0].ID), "-o", "json"))
 	out, err := exec.Command("dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n").Output()
 	if err != nil {
 		t.Fatal(err)

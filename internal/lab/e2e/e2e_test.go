@@ -9,13 +9,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/patchbay/patchbay"
+	"github.com/patchbay/patchbay/internal/e2e/e2etest"
 	"github.com/patchbay/patchbay/internal/lab"
 	"github.com/patchbay/patchbay/internal/lab/labtest"
 	"github.com/patchbay/patchbay/internal/pki"
@@ -43,11 +40,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	// Static: the binary is bind-mounted into Debian hosts as the agent.
-	binary = filepath.Join(dir, "patchbay")
-	build := exec.Command("go", "build", "-o", binary, "../../../cmd/patchbay")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build patchbay: %v\n%s", err, out)
+	if binary, err = e2etest.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -57,10 +51,9 @@ func TestMain(m *testing.M) {
 
 // fleet is the server, its CLI config and the lab whose agents report to it.
 type fleet struct {
-	addr   string // 127.0.0.1:PORT in the root namespace
-	config string // CLI config with the admin token
-	lab    *lab.Lab
-	ids    map[string]int64 // lab host name -> server host id
+	*e2etest.Server // in the root namespace, on 127.0.0.1:PORT
+	lab             *lab.Lab
+	ids             map[string]int64 // lab host name -> server host id
 }
 
 func TestLab(t *testing.T) {
@@ -70,8 +63,8 @@ func TestLab(t *testing.T) {
 	defer cancel()
 
 	f := startServer(t)
-	tok := decode[patchbay.CreateTokenResponse](t, f.cli(t, "tokens", "create", "--uses", fmt.Sprint(hostCount), "--label", "env=lab", "--label", "fleet=lab-e2e", "-o", "json"))
-	_, port, _ := net.SplitHostPort(f.addr)
+	tok := e2etest.Decode[patchbay.CreateTokenResponse](t, f.CLI(t, "tokens", "create", "--uses", fmt.Sprint(hostCount), "--label", "env=lab", "--label", "fleet=lab-e2e", "-o", "json"))
+	_, port, _ := net.SplitHostPort(f.Addr)
 
 	upStart := time.Now()
 	f.lab = labtest.New(t, lab.Options{
@@ -79,7 +72,7 @@ func TestLab(t *testing.T) {
 		AgentBinary: binary,
 		AgentArgs: []string{"agent", "--server", "https://" + net.JoinHostPort(lab.RepoIP, port), "--token", tok.Token,
 			"--state-dir", "/var/lib/patchbay-agent", "--interval", agentInterval.String(), "--refresh-interval", "0"},
-		Expose: []string{f.addr},
+		Expose: []string{f.Addr},
 	})
 	labUp := time.Since(upStart)
 	t.Cleanup(func() {
@@ -92,8 +85,8 @@ func TestLab(t *testing.T) {
 
 	// Every host enrols and reports an inventory.
 	var hosts []patchbay.Host
-	waitFor(t, "5 hosts with an inventory", 90*time.Second, func() (bool, string) {
-		hosts = decode[[]patchbay.Host](t, f.cli(t, "hosts", "list", "-o", "json"))
+	e2etest.WaitFor(t, "5 hosts with an inventory", 90*time.Second, func() (bool, string) {
+		hosts = e2etest.Decode[[]patchbay.Host](t, f.CLI(t, "hosts", "list", "-o", "json"))
 		n := 0
 		for _, h := range hosts {
 			if !h.LastInventory.IsZero() && h.PackagesCount > 0 {
@@ -162,15 +155,15 @@ func TestLab(t *testing.T) {
 		start := time.Now()
 		for _, h := range withDemo {
 			id := fmt.Sprint(f.ids[h.Name()])
-			waitFor(t, h.Name()+": package_installed demo-app 1.0-1", 30*time.Second, func() (bool, string) {
-				ev := decode[[]patchbay.Event](t, f.cli(t, "hosts", "history", id, "--package", "demo-app", "-o", "json"))
+			e2etest.WaitFor(t, h.Name()+": package_installed demo-app 1.0-1", 30*time.Second, func() (bool, string) {
+				ev := e2etest.Decode[[]patchbay.Event](t, f.CLI(t, "hosts", "history", id, "--package", "demo-app", "-o", "json"))
 				ok := len(ev) == 1 && ev[0].Kind == patchbay.EventPackageInstalled && ev[0].NewVersion == "1.0-1" && ev[0].Arch == "all" && ev[0].Cause == patchbay.CauseObserved
 				return ok, fmt.Sprintf("%+v", ev)
 			})
 		}
 		t.Logf("FIGURE hand installs of demo-app in the history of %d hosts %s after the last install", len(withDemo), time.Since(start).Round(time.Millisecond))
 		for _, h := range withoutDemo {
-			if ev := decode[[]patchbay.Event](t, f.cli(t, "hosts", "history", fmt.Sprint(f.ids[h.Name()]), "--package", "demo-app", "-o", "json")); len(ev) != 0 {
+			if ev := e2etest.Decode[[]patchbay.Event](t, f.CLI(t, "hosts", "history", fmt.Sprint(f.ids[h.Name()]), "--package", "demo-app", "-o", "json")); len(ev) != 0 {
 				t.Errorf("%s never installed demo-app, yet its history has %+v", h.Name(), ev)
 			}
 		}
@@ -183,8 +176,8 @@ func TestLab(t *testing.T) {
 		published := time.Now()
 		for _, h := range withDemo {
 			id := fmt.Sprint(f.ids[h.Name()])
-			waitFor(t, h.Name()+": demo-app 1.0-2 pending", 30*time.Second, func() (bool, string) {
-				ups := decode[[]patchbay.Update](t, f.cli(t, "hosts", "updates", id, "-o", "json"))
+			e2etest.WaitFor(t, h.Name()+": demo-app 1.0-2 pending", 30*time.Second, func() (bool, string) {
+				ups := e2etest.Decode[[]patchbay.Update](t, f.CLI(t, "hosts", "updates", id, "-o", "json"))
 				for _, u := range ups {
 					if u.Name == "demo-app" {
 						ok := u.InstalledVersion == "1.0-1" && u.CandidateVersion == "1.0-2" && u.Arch == "all" && !u.Security
@@ -199,8 +192,8 @@ func TestLab(t *testing.T) {
 		// indexes) since, and report no such update.
 		for _, h := range withoutDemo {
 			id := fmt.Sprint(f.ids[h.Name()])
-			waitFor(t, h.Name()+": a check-in after Publish", 30*time.Second, func() (bool, string) {
-				hh := decode[patchbay.Host](t, f.cli(t, "hosts", "show", id, "-o", "json"))
+			e2etest.WaitFor(t, h.Name()+": a check-in after Publish", 30*time.Second, func() (bool, string) {
+				hh := e2etest.Decode[patchbay.Host](t, f.CLI(t, "hosts", "show", id, "-o", "json"))
 				return hh.LastSeen.After(published.Add(agentInterval)), "last seen " + hh.LastSeen.String()
 			})
 		}
@@ -233,7 +226,7 @@ func TestLab(t *testing.T) {
 
 	// After all that: still exactly the five hosts, all active, and the
 	// token used once per host.
-	hosts = decode[[]patchbay.Host](t, f.cli(t, "hosts", "list", "-o", "json"))
+	hosts = e2etest.Decode[[]patchbay.Host](t, f.CLI(t, "hosts", "list", "-o", "json"))
 	if len(hosts) != hostCount {
 		t.Errorf("after the faults the server has %d hosts: %s", len(hosts), hostSummary(hosts))
 	}
@@ -252,10 +245,10 @@ func (f *fleet) checkPackages(ctx context.Context, t *testing.T, h *lab.Host) {
 	t.Helper()
 	id := fmt.Sprint(f.ids[h.Name()])
 	var want []string
-	waitFor(t, h.Name()+": server's packages equal dpkg-query's", 30*time.Second, func() (bool, string) {
+	e2etest.WaitFor(t, h.Name()+": server's packages equal dpkg-query's", 30*time.Second, func() (bool, string) {
 		want = dpkgInstalled(ctx, t, h)
 		var got []string
-		for _, p := range decode[[]patchbay.Package](t, f.cli(t, "hosts", "packages", id, "-o", "json")) {
+		for _, p := range e2etest.Decode[[]patchbay.Package](t, f.CLI(t, "hosts", "packages", id, "-o", "json")) {
 			got = append(got, p.Name+" "+p.Version+" "+p.Arch)
 		}
 		slices.Sort(got)
@@ -273,9 +266,9 @@ func (f *fleet) checkUpdates(ctx context.Context, t *testing.T, h *lab.Host) []p
 	t.Helper()
 	id := fmt.Sprint(f.ids[h.Name()])
 	var ups []patchbay.Update
-	waitFor(t, h.Name()+": server's updates equal apt's", 30*time.Second, func() (bool, string) {
+	e2etest.WaitFor(t, h.Name()+": server's updates equal apt's", 30*time.Second, func() (bool, string) {
 		want := aptUpgradable(ctx, t, h)
-		ups = decode[[]patchbay.Update](t, f.cli(t, "hosts", "updates", id, "-o", "json"))
+		ups = e2etest.Decode[[]patchbay.Update](t, f.CLI(t, "hosts", "updates", id, "-o", "json"))
 		var got []string
 		for _, u := range ups {
 			got = append(got, fmt.Sprintf("%s %s %s security=%v", u.Name, u.Arch, u.CandidateVersion, u.Security))
@@ -295,11 +288,11 @@ func (f *fleet) networkCut(ctx context.Context, t *testing.T, h *lab.Host) {
 	}
 	cut := time.Now()
 	var stale patchbay.Host
-	waitFor(t, h.Name()+" stale", 30*time.Second, func() (bool, string) {
-		stale = decode[patchbay.Host](t, f.cli(t, "hosts", "show", id, "-o", "json"))
+	e2etest.WaitFor(t, h.Name()+" stale", 30*time.Second, func() (bool, string) {
+		stale = e2etest.Decode[patchbay.Host](t, f.CLI(t, "hosts", "show", id, "-o", "json"))
 		return stale.Status == patchbay.HostStale, fmt.Sprintf("%s, last seen %s", stale.Status, stale.LastSeen)
 	})
-	if listed := decode[[]patchbay.Host](t, f.cli(t, "hosts", "list", "--stale", "-o", "json")); len(listed) != 1 || listed[0].Hostname != h.Name() {
+	if listed := e2etest.Decode[[]patchbay.Host](t, f.CLI(t, "hosts", "list", "--stale", "-o", "json")); len(listed) != 1 || listed[0].Hostname != h.Name() {
 		t.Errorf("hosts list --stale: %s, want only %s", hostSummary(listed), h.Name())
 	}
 	t.Logf("FIGURE %s stale %s after the cut", h.Name(), time.Since(cut).Round(time.Millisecond))
@@ -307,8 +300,8 @@ func (f *fleet) networkCut(ctx context.Context, t *testing.T, h *lab.Host) {
 		t.Fatal(err)
 	}
 	restored := time.Now()
-	waitFor(t, h.Name()+" active again", 60*time.Second, func() (bool, string) {
-		hh := decode[patchbay.Host](t, f.cli(t, "hosts", "show", id, "-o", "json"))
+	e2etest.WaitFor(t, h.Name()+" active again", 60*time.Second, func() (bool, string) {
+		hh := e2etest.Decode[patchbay.Host](t, f.CLI(t, "hosts", "show", id, "-o", "json"))
 		return hh.Status == patchbay.HostActive && hh.LastSeen.After(stale.LastSeen), fmt.Sprintf("%s, last seen %s", hh.Status, hh.LastSeen)
 	})
 	t.Logf("FIGURE %s active %s after the link came back", h.Name(), time.Since(restored).Round(time.Millisecond))
@@ -328,14 +321,14 @@ func (f *fleet) reboot(ctx context.Context, t *testing.T, h *lab.Host) {
 	}
 	rebooted := time.Now()
 	var reboots []patchbay.Event
-	waitFor(t, h.Name()+": reboot event", 30*time.Second, func() (bool, string) {
+	e2etest.WaitFor(t, h.Name()+": reboot event", 30*time.Second, func() (bool, string) {
 		reboots = reboots[:0]
-		for _, e := range decode[[]patchbay.Event](t, f.cli(t, "hosts", "history", id, "-o", "json")) {
+		for _, e := range e2etest.Decode[[]patchbay.Event](t, f.CLI(t, "hosts", "history", id, "-o", "json")) {
 			if e.Kind == patchbay.EventReboot {
 				reboots = append(reboots, e)
 			}
 		}
-		hh := decode[patchbay.Host](t, f.cli(t, "hosts", "show", id, "-o", "json"))
+		hh := e2etest.Decode[patchbay.Host](t, f.CLI(t, "hosts", "show", id, "-o", "json"))
 		return len(reboots) > 0 && hh.BootID == newBoot, fmt.Sprintf("boot id %s; reboot events %+v", hh.BootID, reboots)
 	})
 	t.Logf("FIGURE %s reboot event %s after the new boot", h.Name(), time.Since(rebooted).Round(time.Millisecond))
@@ -343,7 +336,7 @@ func (f *fleet) reboot(ctx context.Context, t *testing.T, h *lab.Host) {
 	// exactly one reboot event.
 	time.Sleep(2 * agentInterval)
 	reboots = reboots[:0]
-	for _, e := range decode[[]patchbay.Event](t, f.cli(t, "hosts", "history", id, "-o", "json")) {
+	for _, e := range e2etest.Decode[[]patchbay.Event](t, f.CLI(t, "hosts", "history", id, "-o", "json")) {
 		if e.Kind == patchbay.EventReboot {
 			reboots = append(reboots, e)
 		}
@@ -364,15 +357,15 @@ func (f *fleet) killAgent(ctx context.Context, t *testing.T, h *lab.Host) {
 	killed := time.Now()
 	// A check-in already on the wire may land just after the kill; one
 	// well after it comes from the restarted agent.
-	waitFor(t, h.Name()+": a check-in from the restarted agent", 30*time.Second, func() (bool, string) {
-		hh := decode[patchbay.Host](t, f.cli(t, "hosts", "show", id, "-o", "json"))
+	e2etest.WaitFor(t, h.Name()+": a check-in from the restarted agent", 30*time.Second, func() (bool, string) {
+		hh := e2etest.Decode[patchbay.Host](t, f.CLI(t, "hosts", "show", id, "-o", "json"))
 		return hh.LastSeen.After(killed.Add(500 * time.Millisecond)), "last seen " + hh.LastSeen.String()
 	})
 	t.Logf("FIGURE %s's agent checked in %s after kill -9", h.Name(), time.Since(killed).Round(time.Millisecond))
 	if n := countEnrolled(t, h); n != enrolled {
 		t.Errorf("%s's agent enrolled again after kill -9 (%d enrolments logged, %d before)", h.Name(), n, enrolled)
 	}
-	toks := decode[[]patchbay.EnrollToken](t, f.cli(t, "tokens", "list", "-o", "json"))
+	toks := e2etest.Decode[[]patchbay.EnrollToken](t, f.CLI(t, "tokens", "list", "-o", "json"))
 	if len(toks) != 1 || toks[0].Uses != hostCount {
 		t.Errorf("enrolment tokens after kill -9: %+v, want one used %d times", toks, hostCount)
 	}
@@ -479,21 +472,6 @@ func mustExec(ctx context.Context, t *testing.T, h *lab.Host, argv ...string) st
 
 // waitFor polls cond every 250 ms until it holds, and fails the test with
 // what cond saw last when timeout passes first.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s; last seen:\n%s", what, timeout, seen)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 func hostSummary(hosts []patchbay.Host) string {
 	var b strings.Builder
 	for _, h := range hosts {
@@ -518,97 +496,15 @@ func logTail(t *testing.T, h *lab.Host) {
 // certificate that also names the lab's address, and writes a CLI config.
 func startServer(t *testing.T) *fleet {
 	t.Helper()
-	dir := t.TempDir()
-	dataDir := filepath.Join(dir, "data")
-	f := &fleet{config: filepath.Join(dir, "config.json")}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.addr = ln.Addr().String()
-	ln.Close()
-	url := "https://" + f.addr
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binary, "server", "--listen", f.addr, "--data", dataDir, "--tls-san", lab.RepoIP)
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 20 * time.Second
-	logf, err := os.Create(filepath.Join(dir, "server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logf.Name())
-			lines := strings.Split(string(data), "\n")
-			t.Logf("server log (last 60 lines):\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
-		}
-	})
-	var admin string
-	var caPEM []byte
-	waitFor(t, "server up", 20*time.Second, func() (bool, string) {
-		tok, err1 := os.ReadFile(filepath.Join(dataDir, "admin-token"))
-		ca, err2 := os.ReadFile(filepath.Join(dataDir, "pki", pki.CACertFile))
-		if err1 != nil || err2 != nil {
-			return false, fmt.Sprint(err1, err2)
-		}
-		tlsCfg, err := pki.PoolConfig(ca)
-		if err != nil {
-			return false, err.Error()
-		}
-		c := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: time.Second}
-		resp, err := c.Get(url + "/api/v1/health")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		admin, caPEM = strings.TrimSpace(string(tok)), ca
-		return true, ""
-	})
+	f := &fleet{Server: e2etest.StartServer(t, binary, "--tls-san", lab.RepoIP)}
 	// The agents will reach it as https://169.254.77.1:PORT: the
 	// certificate must name that address.
-	tlsCfg, _ := pki.PoolConfig(caPEM)
+	tlsCfg, _ := pki.PoolConfig(f.CAPEM)
 	tlsCfg.ServerName = lab.RepoIP
-	conn, err := tls.Dial("tcp", f.addr, tlsCfg)
+	conn, err := tls.Dial("tcp", f.Addr, tlsCfg)
 	if err != nil {
 		t.Fatalf("the server's certificate does not cover %s: %v", lab.RepoIP, err)
 	}
 	conn.Close()
-	cfg, _ := json.Marshal(map[string]string{"server": url, "token": admin, "ca_pem": string(caPEM)})
-	if err := os.WriteFile(f.config, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	return f
-}
-
-// cli runs a CLI command against the server and returns its stdout; a
-// non-zero exit fails the test.
-func (f *fleet) cli(t *testing.T, args ...string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, append([]string{"--config", f.config}, args...)...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("patchbay %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return out
-}
-
-func decode[T any](t *testing.T, data []byte) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatalf("decode %s: %v", data, err)
-	}
-	return v
 }
