@@ -15,6 +15,8 @@ const (
 	EventKernelChanged     EventKind = "kernel_changed"
 	EventOSChanged         EventKind = "os_changed"
 	EventReboot            EventKind = "reboot"
+	EventFindingOpened     EventKind = "finding_opened"   // an advisory matched an installed package
+	EventFindingResolved   EventKind = "finding_resolved" // it no longer does (upgraded, removed, advisory withdrawn)
 )
 
 // CauseObserved is the cause of a change the agent saw but Patchbay did

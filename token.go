@@ -70,5 +70,6 @@ type Store interface {
 	HostStore
 	TokenStore
 	SessionStore
+	AdvisoryStore
 	Close() error
 }
