@@ -28,6 +28,9 @@ type serverFlags struct {
 	tlsKey  string
 	tlsCA   string
 	sans    []string
+	// resetAdminPassword gives the web UI's admin user a new password,
+	// printed once, and ends its sessions.
+	resetAdminPassword bool
 }
 
 func (f *serverFlags) register(cmd *cobra.Command) {
@@ -38,6 +41,7 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.tlsKey, "tls-key", "", "key of --tls-cert")
 	fl.StringVar(&f.tlsCA, "tls-ca", "", "CA certificate agents pin when --tls-cert is given (default: last certificate in --tls-cert)")
 	fl.StringArrayVar(&f.sans, "tls-san", nil, "extra host name or IP address for the generated serving certificate (repeatable)")
+	fl.BoolVar(&f.resetAdminPassword, "reset-admin-password", false, "give the web UI's admin user a new password (printed once) and sign it out everywhere")
 }
 
 // runningServer is a started server with what `up` needs from it.
@@ -47,7 +51,10 @@ type runningServer struct {
 	store      patchbay.Store
 	bundle     pki.Bundle
 	adminToken string
-	url        string
+	// adminPassword is the web UI's admin password when this start created
+	// or reset it (shown once), else "".
+	adminPassword string
+	url           string
 }
 
 const adminTokenFile = "admin-token"
@@ -84,6 +91,14 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 		store.Close()
 		return nil, err
 	}
+	password, err := svc.EnsureAdminUser(ctx)
+	if err == nil && password == "" && f.resetAdminPassword {
+		password, err = svc.ResetPassword(ctx, service.AdminUsername)
+	}
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	srv, err := server.Start(f.listen, bundle, svc, logger)
 	if err != nil {
 		store.Close()
@@ -96,8 +111,19 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 	if port == "0" {
 		_, port, _ = net.SplitHostPort(srv.Addr().String())
 	}
-	return &runningServer{srv: srv, svc: svc, store: store, bundle: bundle, adminToken: admin,
+	return &runningServer{srv: srv, svc: svc, store: store, bundle: bundle, adminToken: admin, adminPassword: password,
 		url: "https://" + net.JoinHostPort(urlHost, port)}, nil
+}
+
+// signInHelp tells how to reach the web UI; it shows the admin password
+// only on the start that created or reset it.
+func signInHelp(rs *runningServer) string {
+	msg := fmt.Sprintf("Web UI: %s/ (the browser will warn about the server's own CA; its SHA-256 is %s)\n", rs.url, rs.bundle.CAHash)
+	if rs.adminPassword != "" {
+		return msg + fmt.Sprintf("  sign in as %q with password %s\n  (shown only this once; stored hashed; start with --reset-admin-password for a new one)\n",
+			service.AdminUsername, rs.adminPassword)
+	}
+	return msg + fmt.Sprintf("  sign in as %q with the password printed when this data directory was first used\n  (lost it? start with --reset-admin-password)\n", service.AdminUsername)
 }
 
 // stop shuts the server down gracefully, then closes the store.
@@ -171,7 +197,8 @@ func (e *env) serverCommand() *cobra.Command {
 		Short: "Run the Patchbay server (HTTPS API)",
 		Long: `Run the Patchbay server. On first start it creates, in the data directory, a
 database, its own CA and serving certificate, and an admin API token
-(DATA/admin-token, mode 0600). Stop it with Ctrl-C or SIGTERM: requests in
+(DATA/admin-token, mode 0600), and the web UI's "admin" user, whose password
+it prints once. Stop it with Ctrl-C or SIGTERM: requests in
 flight finish before it exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -182,6 +209,7 @@ flight finish before it exits.`,
 			}
 			logger.Info("patchbay server listening", "url", rs.url, "data", f.dataDir, "ca_sha256", rs.bundle.CAHash,
 				"admin_token_file", filepath.Join(f.dataDir, adminTokenFile))
+			fmt.Fprint(e.stderr, signInHelp(rs))
 			select {
 			case <-cmd.Context().Done():
 				logger.Info("shutting down")

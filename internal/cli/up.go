@@ -24,7 +24,8 @@ func (e *env) upCommand() *cobra.Command {
 		Short: "Run a server with a local agent for this machine (the quick start)",
 		Long: `Run a Patchbay server on embedded SQLite with an agent for this machine.
 
-On first start it creates the data directory (database, CA, admin token),
+On first start it creates the data directory (database, CA, admin token,
+the web UI's "admin" user with a password printed once),
 enrols this machine, and writes a client config for the current user
 ($XDG_CONFIG_HOME/patchbay/config.json, else ~/.config/patchbay/config.json,
 mode 0600) so that 'patchbay hosts list' in another terminal just works.
@@ -49,6 +50,7 @@ it gracefully.`,
 			}
 			fmt.Fprintf(e.stderr, "Patchbay is running at %s\n  data:          %s\n  client config: %s\n  admin token:   %s\nIn another terminal: patchbay hosts list\n",
 				rs.url, f.dataDir, cfgPath, filepath.Join(f.dataDir, adminTokenFile))
+			fmt.Fprint(e.stderr, signInHelp(rs))
 
 			agentDone := make(chan error, 1)
 			if noAgent {

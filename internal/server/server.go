@@ -1,4 +1,4 @@
-// Package server assembles Patchbay's HTTP server: TLS, the API, request
+// Package server assembles Patchbay's HTTP server: TLS, the API, the web UI, request
 // logging, timeouts and graceful shutdown.
 package server
 
@@ -15,6 +15,7 @@ import (
 	"github.com/patchbay/patchbay/internal/api"
 	"github.com/patchbay/patchbay/internal/pki"
 	"github.com/patchbay/patchbay/internal/service"
+	"github.com/patchbay/patchbay/internal/ui"
 	"github.com/patchbay/patchbay/internal/web"
 )
 
@@ -35,11 +36,7 @@ func Start(addr string, bundle pki.Bundle, svc *service.Service, logger *slog.Lo
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(svc, logger).Handler())
-	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "Patchbay server. The JSON API is under /api/v1 (see /api/v1/openapi.json); the web UI is not built yet.")
-	}))
-	mux.Handle("/", web.Handle(logger, func(w http.ResponseWriter, r *http.Request) error { return web.NotFound(r) }))
+	mux.Handle("/", ui.New(svc, logger, ui.Options{}).Handler())
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
