@@ -78,8 +78,8 @@ type Inventory struct {
 
 // Normalize sorts the lists of inv so that equal content has equal bytes.
 func (inv *Inventory) Normalize() {
-	slices.SortFunc(inv.Packages, comparePackages)
-	slices.SortFunc(inv.Updates, compareUpdates)
+	slices.SortFunc(inv.Packages, ComparePackages)
+	slices.SortFunc(inv.Updates, CompareUpdates)
 	slices.Sort(inv.IPAddresses)
 	slices.Sort(inv.RebootReasons)
 }
@@ -156,9 +156,9 @@ func (inv Inventory) ContentHash() string {
 		}
 	}
 	pkgs := inv.Packages
-	if !slices.IsSortedFunc(pkgs, comparePackages) {
+	if !slices.IsSortedFunc(pkgs, ComparePackages) {
 		pkgs = slices.Clone(pkgs)
-		slices.SortFunc(pkgs, comparePackages)
+		slices.SortFunc(pkgs, ComparePackages)
 	}
 	num(int64(len(pkgs)))
 	for _, p := range pkgs {
@@ -169,9 +169,9 @@ func (inv Inventory) ContentHash() string {
 		str(p.SourceVersion)
 	}
 	ups := inv.Updates
-	if !slices.IsSortedFunc(ups, compareUpdates) {
+	if !slices.IsSortedFunc(ups, CompareUpdates) {
 		ups = slices.Clone(ups)
-		slices.SortFunc(ups, compareUpdates)
+		slices.SortFunc(ups, CompareUpdates)
 	}
 	num(int64(len(ups)))
 	for _, u := range ups {
@@ -189,8 +189,11 @@ func (inv Inventory) ContentHash() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func comparePackages(a, b Package) int { return compareKey(a.Name, a.Arch, b.Name, b.Arch) }
-func compareUpdates(a, b Update) int   { return compareKey(a.Name, a.Arch, b.Name, b.Arch) }
+// ComparePackages orders packages by Key(), the order of Normalize.
+func ComparePackages(a, b Package) int { return compareKey(a.Name, a.Arch, b.Name, b.Arch) }
+
+// CompareUpdates orders updates by Key(), the order of Normalize.
+func CompareUpdates(a, b Update) int { return compareKey(a.Name, a.Arch, b.Name, b.Arch) }
 
 // Validate checks what the server must be able to rely on before storing
 // an inventory. It reports the first problem with a message that says which

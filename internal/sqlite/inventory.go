@@ -319,43 +319,15 @@ func (db *DB) replaceUpdates(ctx context.Context, tx *sql.Tx, hostID int64, upda
 	return len(want), security, nil
 }
 
-// sortedPackages returns pkgs in the order of Inventory.Normalize (by
-// Key), nil if pkgs is nil, or pkgs itself when it is sorted already. The
-// keys are built once, as substrings of one string, and indexes are
-// sorted rather than the 80-byte structs: Normalize builds two keys per
-// comparison, which made its sort most of the cost of an ingest.
+// sortedPackages returns pkgs in the order of Inventory.Normalize, nil if
+// pkgs is nil, or pkgs itself when it is sorted already; it never changes
+// its argument.
 func sortedPackages(pkgs []patchbay.Package) []patchbay.Package {
-	n := 0
-	for _, p := range pkgs {
-		n += len(p.Name) + 1 + len(p.Arch)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, p := range pkgs {
-		b.WriteString(p.Name)
-		b.WriteByte(':')
-		b.WriteString(p.Arch)
-	}
-	all := b.String()
-	keys := make([]string, len(pkgs))
-	off := 0
-	for i, p := range pkgs {
-		end := off + len(p.Name) + 1 + len(p.Arch)
-		keys[i] = all[off:end]
-		off = end
-	}
-	if slices.IsSorted(keys) {
+	if slices.IsSortedFunc(pkgs, patchbay.ComparePackages) {
 		return pkgs
 	}
-	idx := make([]int32, len(pkgs))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	slices.SortFunc(idx, func(i, j int32) int { return strings.Compare(keys[i], keys[j]) })
-	c := make([]patchbay.Package, len(pkgs))
-	for i, j := range idx {
-		c[i] = pkgs[j]
-	}
+	c := slices.Clone(pkgs)
+	slices.SortFunc(c, patchbay.ComparePackages)
 	return c
 }
 
@@ -518,7 +490,7 @@ func queryPackages(ctx context.Context, tx *sql.Tx, hostID int64) ([]patchbay.Pa
 		return nil, err
 	}
 	slices.SortFunc(pkgs, func(a, b patchbay.Package) int {
-		return cmp.Or(strings.Compare(a.Key(), b.Key()), strings.Compare(a.Version, b.Version),
+		return cmp.Or(patchbay.ComparePackages(a, b), strings.Compare(a.Version, b.Version),
 			strings.Compare(a.SourceName, b.SourceName), strings.Compare(a.SourceVersion, b.SourceVersion))
 	})
 	return pkgs, nil
@@ -551,6 +523,6 @@ func scanUpdates(rows *sql.Rows) ([]patchbay.Update, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(ups, func(a, b patchbay.Update) int { return strings.Compare(a.Key(), b.Key()) })
+	slices.SortFunc(ups, patchbay.CompareUpdates)
 	return ups, nil
 }
