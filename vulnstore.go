@@ -172,3 +172,41 @@ type AdvisoryStore interface {
 	// and KEV flag, worst first.
 	Findings(ctx context.Context, f FindingFilter) ([]Finding, error)
 }
+
+// EvalStats count what one evaluation run did.
+type EvalStats struct {
+	Hosts           int `json:"hosts"`            // hosts reconciled
+	PackageVersions int `json:"package_versions"` // distinct (ecosystem, package, version) matched
+	Opened          int `json:"findings_opened"`
+	Resolved        int `json:"findings_resolved"`
+	Skipped         int `json:"skipped"` // hosts whose inventory changed meanwhile (their new one is evaluated on arrival)
+	Errors          int `json:"errors"`  // versions the ecosystem's rules could not read
+}
+
+// AdvisoryImportReply answers an import of a batch of advisories.
+type AdvisoryImportReply struct {
+	Added           int       `json:"added"`
+	Updated         int       `json:"updated"`
+	Unchanged       int       `json:"unchanged"`
+	ChangedPackages int       `json:"changed_packages"` // (ecosystem, package) pairs re-evaluated
+	Evaluation      EvalStats `json:"evaluation"`
+}
+
+// AdvisoryImportRequest is a batch of advisories to import.
+type AdvisoryImportRequest struct {
+	Advisories []Advisory `json:"advisories"`
+}
+
+// KEVImportRequest replaces the KEV catalog.
+type KEVImportRequest struct {
+	Entries []KEVEntry `json:"entries"`
+}
+
+// Vuln is one CVE across the fleet: the advisories naming it, its KEV
+// entry if any, and the hosts it affects.
+type Vuln struct {
+	CVE        string     `json:"cve"`
+	KEV        *KEVEntry  `json:"kev"`
+	Advisories []Advisory `json:"advisories"`
+	Findings   []Finding  `json:"findings"`
+}

@@ -68,6 +68,11 @@ func (s *Service) ReportInventory(ctx context.Context, inv patchbay.Inventory) e
 		if len(events) > 0 {
 			s.logger.InfoContext(ctx, "inventory changed", "host_id", h.ID, "hostname", inv.Hostname, "events", len(events))
 		}
+		// The inventory is stored; findings follow it. A failed evaluation
+		// does not fail the report: the next change or import retries it.
+		if _, err := s.evaluateHost(ctx, h.ID); err != nil {
+			s.logger.ErrorContext(ctx, "evaluate host", "host_id", h.ID, "err", err)
+		}
 		return nil
 	}
 }

@@ -18,6 +18,7 @@ type Service struct {
 	now    func() time.Time
 	logger *slog.Logger
 	caHash string
+	vuln   *vulnState
 }
 
 // Options configure a Service.
@@ -37,7 +38,7 @@ func New(store patchbay.Store, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash}
+	return &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash, vuln: &vulnState{}}
 }
 
 // requireUser returns the calling user, or an error for hosts and
