@@ -54,6 +54,15 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/hosts/{ref}/packages", false, a.hostPackages},
 		{"GET", "/api/v1/hosts/{ref}/updates", false, a.hostUpdates},
 		{"GET", "/api/v1/hosts/{ref}/history", false, a.hostHistory},
+		{"GET", "/api/v1/hosts/{ref}/findings", false, a.hostFindings},
+
+		{"POST", "/api/v1/advisories", false, a.importAdvisories},
+		{"GET", "/api/v1/advisories", false, a.listAdvisories},
+		{"GET", "/api/v1/advisories/{id}", false, a.getAdvisory},
+		{"PUT", "/api/v1/kev", false, a.putKEV},
+		{"GET", "/api/v1/vulns", false, a.listVulns},
+		{"GET", "/api/v1/vulns/{cve}", false, a.getVuln},
+		{"POST", "/api/v1/vulns/evaluate", false, a.evaluateVulns},
 
 		{"POST", "/api/v1/tokens", false, a.createToken},
 		{"GET", "/api/v1/tokens", false, a.listTokens},
