@@ -92,6 +92,14 @@ func (e *env) hostsShowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			findings, err := hostFindings(cmd.Context(), c, strconv.FormatInt(h.ID, 10))
+			if err != nil {
+				return err
+			}
+			if p.format == "json" {
+				return p.print(withFindings(h, findings), nil, nil)
+			}
+			defer printHostFindings(p, findings)
 			now := time.Now()
 			return p.print(h, []string{"FIELD", "VALUE"}, func() [][]string {
 				rows := [][]string{
@@ -104,6 +112,7 @@ func (e *env) hostsShowCommand() *cobra.Command {
 					{"ip_addresses", dash(strings.Join(h.IPAddresses, ", "))},
 					{"owner", dash(h.Assets.Owner)}, {"environment", dash(h.Assets.Environment)}, {"role", dash(h.Assets.Role)},
 					{"criticality", dash(h.Assets.Criticality)}, {"location", dash(h.Assets.Location)},
+					{"findings", findingsSummary(findings)},
 				}
 				for _, k := range slices.Sorted(maps.Keys(h.Labels)) {
 					rows = append(rows, []string{"label " + k, h.Labels[k]})

@@ -111,6 +111,7 @@ Start here:
 		e.agentCommand(),
 		e.hostsCommand(),
 		e.tokensCommand(),
+		e.advisoriesCommand(), e.vulnsCommand(),
 		e.versionCommand(),
 		e.labCommand(),
 	)
