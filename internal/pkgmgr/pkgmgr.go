@@ -30,6 +30,26 @@ type Manager interface {
 	RebootRequired(ctx context.Context) (bool, []string, error)
 }
 
+// Installer installs exact package versions: what a rollout plan froze,
+// never another version. Kept apart from Manager, which only reads.
+type Installer interface {
+	// Validate checks names, architectures and versions against the
+	// distribution's grammar; Install calls it before any command runs.
+	Validate(pkgs []patchbay.PackageVersion) error
+	// Install installs exactly pkgs, non-interactively, keeping modified
+	// configuration files. It fails with a clear reason, and installs
+	// nothing, when a planned version is not available from any source.
+	// The output is the package manager's, also on failure.
+	Install(ctx context.Context, pkgs []patchbay.PackageVersion) (output []byte, err error)
+	// Repair finishes what an interrupted package-manager run left
+	// (dpkg --configure -a) when there is anything; repaired reports
+	// whether it ran.
+	Repair(ctx context.Context) (repaired bool, output []byte, err error)
+	// Installed returns, for each of pkgs in order, the version of that
+	// name and architecture fully installed now, "" when there is none.
+	Installed(ctx context.Context, pkgs []patchbay.PackageVersion) ([]patchbay.PackageVersion, error)
+}
+
 // Cmd is one command to execute: argv only, never a shell.
 type Cmd struct {
 	Path    string

@@ -39,6 +39,7 @@ type Manager struct {
 	root          string
 	run           pkgmgr.Runner
 	runningKernel func() (string, error)
+	lockTimeout   time.Duration // Install and Repair; see WithLockTimeout
 }
 
 var _ pkgmgr.Manager = (*Manager)(nil)
