@@ -20,13 +20,13 @@ import (
 const testCAHash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 type vulnFixture struct {
-	t     *testing.T
+	t     testing.TB
 	svc   *service.Service
 	admin context.Context
 	clock time.Time
 }
 
-func newVulnFixture(t *testing.T) *vulnFixture {
+func newVulnFixture(t testing.TB) *vulnFixture {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
 	if err != nil {
