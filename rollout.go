@@ -425,15 +425,9 @@ type HostRun struct {
 	FailedGate string `json:"failed_gate,omitempty"`
 	// Reason says why the host failed, was skipped or is held.
 	Reason string `json:"reason,omitempty"`
-	// Patches is the frozen patch set: exactly these versions are installed.
-	Patches []PinnedPackage `json:"patches"`
-}
-
-// PinnedPackage is one package of a frozen patch set: the exact version
-// to install, and the version installed when the plan was made.
-type PinnedPackage struct {
-	Name      string `json:"name"`
-	Arch      string `json:"arch"`
-	Version   string `json:"version"`
-	Installed string `json:"installed,omitempty"` // "" when it is a new install
+	// JobID is the agent job of the latest attempt.
+	JobID string `json:"job_id,omitempty"`
+	// Patches is the frozen patch set: exactly these versions, and no
+	// other, are installed on the host.
+	Patches []PackageVersion `json:"patches"`
 }

@@ -75,7 +75,7 @@ func TestWindowNext(t *testing.T) {
 		{
 			name:  "negative offset into the previous month and year",
 			w:     patchbay.Window{Cron: "0 2 1-7 * 1", Duration: 2 * time.Hour, TimeZone: "UTC", DayOffset: -2}, // saturday before the first monday
-			now:   "2027-01-03T00:00:00Z", // after January's (Sat 2027-01-02)
+			now:   "2027-01-03T00:00:00Z",                                                                        // after January's (Sat 2027-01-02)
 			opens: "2027-01-30T02:00:00Z", closes: "2027-01-30T04:00:00Z",
 		},
 		{

@@ -1,0 +1,282 @@
+package rollout
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/patchbay/patchbay"
+)
+
+// Rollout is a checked rollout with its window parsed, ready for Plan.
+type Rollout struct {
+	patchbay.Rollout
+	window *Window // nil: always open
+}
+
+// Compile checks r and parses its window.
+func Compile(r patchbay.Rollout) (Rollout, error) {
+	if err := r.Validate(); err != nil {
+		return Rollout{}, err
+	}
+	c := Rollout{Rollout: r}
+	if r.Window != nil {
+		w, err := ParseWindow(*r.Window)
+		if err != nil {
+			return Rollout{}, err
+		}
+		c.window = w
+	}
+	return c, nil
+}
+
+// Window returns the parsed maintenance window, nil when there is none.
+func (r Rollout) Window() *Window { return r.window }
+
+// Decision is what the scheduler wants done at one tick. The caller
+// applies it in one transaction: it records State (and PauseCause) when
+// they differ from the rollout's, marks TimedOut hosts failed, marks Start
+// hosts running (attempts+1, started now) and hands their jobs out.
+type Decision struct {
+	State      patchbay.RolloutState
+	PauseCause patchbay.PauseCause // when State is paused
+	// Reason says in a sentence why the rollout is where it is or why
+	// nothing starts ("maintenance window closed", "baking ring canary
+	// until …", "failure budget exceeded: 3 hosts failed, 2 allowed").
+	Reason string
+	// Ring is the index of the ring being worked on (or baking); it is
+	// len(Rings) once every ring is done. When it grows the rollout moved
+	// to the next ring.
+	Ring int
+	// Start lists the hosts to start now, by hostname then id.
+	Start []int64
+	// TimedOut lists running hosts that passed the rollout's host timeout:
+	// record them as failed. They already count as failed in this decision.
+	TimedOut []int64
+	// NextWakeup is when to call Plan again at the latest if no host
+	// reports before: the window opens or closes, a ring's bake time ends,
+	// a running host times out. Zero when only a host's report (or an
+	// operator) can change anything. Call Plan again after every report.
+	NextWakeup time.Time
+}
+
+// ringStats are the counts of one ring at a tick.
+type ringStats struct {
+	pending, running, done, failed int
+	lastSucceeded                  time.Time // latest FinishedAt of a succeeded host
+}
+
+// Plan decides what to do with rollout r whose hosts are in hosts, at now.
+// It is a pure function: the same arguments give the same decision.
+//
+// The rules, in the order they apply:
+//
+//   - Only running and paused rollouts are scheduled; others get their own
+//     state back and nothing to start.
+//   - Inconsistent input (a host in a ring that does not exist, an unknown
+//     host state) halts the rollout: the scheduler stops rather than guess.
+//   - A running host older than the rollout's HostTimeout is timed out and
+//     counts as failed.
+//   - Failure budget: once more hosts have failed than the budget allows
+//     (counted over the whole rollout, every ring, a host once), the
+//     rollout halts: nothing new starts, hosts in flight finish (as AWS
+//     max-errors does).
+//   - A failed health gate on a host of a canary ring halts it too, before
+//     any later ring starts, whatever the budget.
+//   - Rings run in order. A ring is done when each of its hosts succeeded,
+//     was skipped or is held; a failed host blocks it until an operator
+//     retries (back to pending) or skips it. The next ring starts once the
+//     ring is done and its bake time has passed since its last host
+//     succeeded (no bake when none succeeded: nothing changed). There is no
+//     bake after the last ring.
+//   - When every ring is done and nothing runs, the rollout completes (even
+//     while paused).
+//   - Maintenance window: nothing starts while it is closed. A running
+//     rollout whose window is closed pauses (cause window), and hosts in
+//     flight finish; a rollout paused by its window resumes when the window
+//     opens again. A rollout paused by an operator stays paused.
+//   - Starts: pending hosts of the current ring, by hostname then id, while
+//     fewer hosts run than the ring's max concurrency.
+func Plan(r Rollout, hosts []patchbay.HostRun, now time.Time) Decision {
+	d := Decision{State: r.State, PauseCause: r.PauseCause}
+	if r.State != patchbay.RolloutRunning && r.State != patchbay.RolloutPaused {
+		d.Reason = fmt.Sprintf("the rollout is %s", r.State)
+		return d
+	}
+	halt := func(format string, args ...any) Decision {
+		d.State, d.PauseCause, d.Start, d.NextWakeup = patchbay.RolloutHalted, "", nil, time.Time{}
+		d.Reason = fmt.Sprintf(format, args...)
+		return d
+	}
+
+	rings := make([]ringStats, len(r.Rings))
+	var (
+		failed, running int
+		timeoutAt       time.Time // earliest timeout among running hosts
+		gateFailure     *patchbay.HostRun
+	)
+	for i := range hosts {
+		h := &hosts[i]
+		if h.Ring < 0 || h.Ring >= len(r.Rings) {
+			return halt("host %s is in ring %d, but the rollout has %d rings", h.Hostname, h.Ring+1, len(r.Rings))
+		}
+		st := h.State
+		if st == patchbay.HostRunning && r.HostTimeout > 0 {
+			if deadline := h.StartedAt.Add(r.HostTimeout); !now.Before(deadline) {
+				d.TimedOut = append(d.TimedOut, h.HostID)
+				st = patchbay.HostFailed
+			} else if timeoutAt.IsZero() || deadline.Before(timeoutAt) {
+				timeoutAt = deadline
+			}
+		}
+		g := &rings[h.Ring]
+		switch st {
+		case patchbay.HostPending:
+			g.pending++
+		case patchbay.HostRunning:
+			g.running++
+			running++
+		case patchbay.HostSucceeded:
+			g.done++
+			if h.FinishedAt.After(g.lastSucceeded) {
+				g.lastSucceeded = h.FinishedAt
+			}
+		case patchbay.HostSkipped, patchbay.HostHeld:
+			g.done++
+		case patchbay.HostFailed:
+			g.failed++
+			if h.FailedGate != "" && r.Rings[h.Ring].Canary && gateFailure == nil {
+				gateFailure = h
+			}
+		default:
+			return halt("host %s is in the unknown state %q", h.Hostname, h.State)
+		}
+		if h.Failures > 0 || st == patchbay.HostFailed {
+			failed++
+		}
+	}
+
+	if allowed := r.Budget.Allowed(len(hosts)); failed > allowed {
+		return halt("failure budget exceeded: %d of %d hosts failed, %d allowed (%s)", failed, len(hosts), allowed, r.Budget)
+	}
+	if gateFailure != nil {
+		return halt("health gate %q failed on %s in canary ring %s", gateFailure.FailedGate, gateFailure.Hostname, r.Rings[gateFailure.Ring].Name)
+	}
+
+	// The current ring: the first one not done, or done but still baking
+	// while a later ring has work.
+	cur, bakeEnd := 0, time.Time{}
+	for ; cur < len(rings); cur++ {
+		g := rings[cur]
+		if g.pending+g.running+g.failed > 0 {
+			break
+		}
+		if end := g.lastSucceeded.Add(r.Rings[cur].BakeTime); !g.lastSucceeded.IsZero() && now.Before(end) && laterWork(rings[cur+1:]) {
+			bakeEnd = end
+			break
+		}
+	}
+	d.Ring = cur
+	if cur == len(rings) {
+		d.State, d.PauseCause = patchbay.RolloutCompleted, ""
+		d.Reason = "every ring is done"
+		return d
+	}
+	d.NextWakeup = timeoutAt
+
+	// The window decides whether anything may start.
+	open, closesAt := true, time.Time{}
+	if r.window != nil {
+		open, closesAt = r.window.Open(now)
+	}
+	switch {
+	case r.State == patchbay.RolloutPaused && r.PauseCause != patchbay.PauseWindow:
+		d.Reason = "paused by an operator"
+		return d
+	case !open:
+		d.State, d.PauseCause = patchbay.RolloutPaused, patchbay.PauseWindow
+		opens, _ := r.window.Next(now)
+		d.Reason = "maintenance window closed"
+		if !opens.IsZero() {
+			d.Reason += "; it opens at " + opens.In(r.window.loc).Format(time.RFC3339)
+		}
+		d.NextWakeup = earliest(d.NextWakeup, opens)
+		return d
+	case r.State == patchbay.RolloutPaused:
+		d.State, d.PauseCause = patchbay.RolloutRunning, ""
+	}
+	d.NextWakeup = earliest(d.NextWakeup, closesAt)
+
+	ring := r.Rings[cur]
+	if !bakeEnd.IsZero() {
+		d.Reason = fmt.Sprintf("baking ring %s until %s", ring.Name, bakeEnd.Format(time.RFC3339))
+		d.NextWakeup = earliest(d.NextWakeup, bakeEnd)
+		return d
+	}
+	slots := ring.MaxConcurrency - running
+	g := rings[cur]
+	switch {
+	case g.pending == 0 && g.running == 0:
+		d.Reason = fmt.Sprintf("ring %s waits: %d failed hosts must be retried or skipped", ring.Name, g.failed)
+	case slots <= 0 || g.pending == 0:
+		d.Reason = fmt.Sprintf("ring %s: %d hosts running", ring.Name, running)
+	default:
+		d.Start = pick(hosts, cur, min(slots, g.pending))
+		d.Reason = fmt.Sprintf("ring %s: starting %d hosts", ring.Name, len(d.Start))
+	}
+	return d
+}
+
+// laterWork reports whether any of rings has a host that is not done.
+func laterWork(rings []ringStats) bool {
+	for _, g := range rings {
+		if g.pending+g.running+g.failed > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// pick returns the ids of the first n pending hosts of ring, by hostname
+// then id, keeping only n candidates at a time (a tick on 10,000 hosts
+// does not sort them all).
+func pick(hosts []patchbay.HostRun, ring, n int) []int64 {
+	less := func(a, b *patchbay.HostRun) int {
+		return cmp.Or(strings.Compare(a.Hostname, b.Hostname), cmp.Compare(a.HostID, b.HostID))
+	}
+	best := make([]*patchbay.HostRun, 0, n)
+	for i := range hosts {
+		h := &hosts[i]
+		if h.Ring != ring || h.State != patchbay.HostPending {
+			continue
+		}
+		if len(best) == n && less(h, best[n-1]) >= 0 {
+			continue
+		}
+		at, _ := slices.BinarySearchFunc(best, h, less)
+		if len(best) < n {
+			best = slices.Insert(best, at, h)
+		} else {
+			copy(best[at+1:], best[at:n-1])
+			best[at] = h
+		}
+	}
+	ids := make([]int64, len(best))
+	for i, h := range best {
+		ids[i] = h.HostID
+	}
+	return ids
+}
+
+// earliest returns the earlier of two times, ignoring zero ones.
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}
