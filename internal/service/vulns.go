@@ -214,6 +214,24 @@ func (r *evalRun) match(k evalKey) []hit {
 }
 
 // evaluateHost re-evaluates one host, after its inventory changed.
+// needsEvaluation reports whether a host's new inventory can change its
+// findings: only when an advisory exists for one of its ecosystems, or it
+// has open findings (from an ecosystem it has since left). Without advisory
+// data this keeps evaluation off the ingest path entirely.
+func (s *Service) needsEvaluation(ctx context.Context, hostID int64, os patchbay.OS) (bool, error) {
+	for _, eco := range match.Ecosystem(os, false) {
+		advs, err := s.store.ListAdvisories(ctx, patchbay.AdvisoryFilter{Ecosystem: eco, Limit: 1})
+		if err != nil {
+			return false, err
+		}
+		if len(advs) > 0 {
+			return true, nil
+		}
+	}
+	open, err := s.store.Findings(ctx, patchbay.FindingFilter{HostID: hostID, Limit: 1})
+	return len(open) > 0, err
+}
+
 func (s *Service) evaluateHost(ctx context.Context, hostID int64) (patchbay.EvalStats, error) {
 	defer s.vuln.lockHost(hostID)()
 	r := s.newRun(nil)

@@ -294,3 +294,28 @@ func TestImportEvaluatesOnlyTouchedHosts(t *testing.T) {
 		t.Errorf("withdrawal: %+v", r)
 	}
 }
+
+// TestEvaluationFollowsReleaseUpgrade: without advisories for a
+// host's ecosystems evaluation stays off the ingest path, yet a host that
+// leaves an ecosystem (a release upgrade) still gets its old findings
+// resolved, because it has open findings.
+func TestEvaluationFollowsReleaseUpgrade(t *testing.T) {
+	dir := vulntest.Shared(t, "almalinux-osv/advisories/almalinux9")
+	f := newVulnFixture(t)
+	const mid = "a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2"
+	hctx := f.host(mid, "alma")
+	f.importDir(dir)
+	inv := almaInventory(mid, rpmPkg("sudo", "1.9.5p2-10.el9_3"))
+	f.report(hctx, inv)
+	open, err := f.svc.Findings(f.admin, service.FindingQuery{})
+	if err != nil || len(open) == 0 {
+		t.Fatalf("findings on AlmaLinux 9 with an old sudo: %v, %v", open, err)
+	}
+	// Upgraded to AlmaLinux 10, for which nothing is imported.
+	inv.OS.VersionID = "10.0"
+	f.report(hctx, inv)
+	open, err = f.svc.Findings(f.admin, service.FindingQuery{})
+	if err != nil || len(open) != 0 {
+		t.Fatalf("open findings after the host left AlmaLinux 9: %d (%v)", len(open), err)
+	}
+}
