@@ -311,11 +311,13 @@ func TestEvaluationFollowsReleaseUpgrade(t *testing.T) {
 	if err != nil || len(open) == 0 {
 		t.Fatalf("findings on AlmaLinux 9 with an old sudo: %v, %v", open, err)
 	}
-	// Upgraded to AlmaLinux 10, for which nothing is imported.
-	inv.OS.VersionID = "10.0"
+	// Upgraded to AlmaLinux 11, for which nothing is imported (the
+	// almalinux9 files also name AlmaLinux:8 and :10 packages).
+	inv.OS.VersionID = "11.0"
 	f.report(hctx, inv)
 	open, err = f.svc.Findings(f.admin, service.FindingQuery{})
 	if err != nil || len(open) != 0 {
 		t.Fatalf("open findings after the host left AlmaLinux 9: %d (%v)", len(open), err)
 	}
 }
+
