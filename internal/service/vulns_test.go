@@ -320,4 +320,3 @@ func TestEvaluationFollowsReleaseUpgrade(t *testing.T) {
 		t.Fatalf("open findings after the host left AlmaLinux 9: %d (%v)", len(open), err)
 	}
 }
-
