@@ -280,3 +280,9 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// NextWakeup is when the caller should call Plan again at the latest if no
+// host reports and no operator acts before: Plan(r, hosts, now).NextWakeup.
+func NextWakeup(r Rollout, hosts []patchbay.HostRun, now time.Time) time.Time {
+	return Plan(r, hosts, now).NextWakeup
+}

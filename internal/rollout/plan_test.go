@@ -252,6 +252,9 @@ func TestPlan(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(Decision{}, "Reason"), cmpopts.EquateEmpty(), cmpopts.EquateApproxTime(0)); diff != "" {
 				t.Errorf("Plan (-want +got):\n%s\nreason: %s", diff, got.Reason)
 			}
+			if w := NextWakeup(r, tc.hosts, now); !w.Equal(tc.want.NextWakeup) {
+				t.Errorf("NextWakeup = %s; want %s", w, tc.want.NextWakeup)
+			}
 			if !strings.Contains(got.Reason, tc.reason) {
 				t.Errorf("reason %q; want it to contain %q", got.Reason, tc.reason)
 			}
