@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -290,38 +289,70 @@ func lockHeld(res pkgmgr.Result) bool {
 	return strings.Contains(s, "lock") && (strings.Contains(s, "locked by another process") || strings.Contains(s, "Resource temporarily unavailable"))
 }
 
-// Installed reads the dpkg status file and returns, for each of pkgs, the
+// installedFormat asks dpkg-query for one tab-separated record per
+// package instance: name, architecture, version, status (want, error flag,
+// state).
+const installedFormat = "${Package}\t${Architecture}\t${Version}\t${Status}\n"
+
+// Installed asks dpkg-query (through the runner, so it is the database of
+// the system the commands run on) and returns, for each of pkgs, the
 // version of that name dpkg has fully installed ("install ok installed",
 // or held) in the planned architecture (native or "all" when none is
 // planned), with Version "" when there is none.
 func (m *Manager) Installed(ctx context.Context, pkgs []patchbay.PackageVersion) ([]patchbay.PackageVersion, error) {
-	data, err := os.ReadFile(m.path("var/lib/dpkg/status"))
-	if err != nil {
-		return nil, fmt.Errorf("read dpkg status: %w", err)
+	if err := m.Validate(pkgs); err != nil {
+		return nil, err
 	}
-	paras, err := parseControl(data)
+	args := []string{"-W", "-f", installedFormat}
+	if m.root != "/" {
+		args = append([]string{"--admindir=" + m.path("var/lib/dpkg")}, args...)
+	}
+	args = append(args, "--")
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		if !seen[p.Name] {
+			args = append(args, p.Name)
+			seen[p.Name] = true
+		}
+	}
+	res, err := m.run.Run(ctx, pkgmgr.Cmd{Path: "dpkg-query", Args: args, Timeout: queryTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("parse dpkg status: %w", err)
+		return nil, fmt.Errorf("dpkg-query: %w", err)
+	}
+	// Exit 1: some name matched no package, which is an answer too.
+	if res.ExitCode != 0 && res.ExitCode != 1 {
+		return nil, fmt.Errorf("dpkg-query: exit %d: %s", res.ExitCode, lastLines(res, 3))
 	}
 	type entry struct{ arch, version string }
 	full := map[string][]entry{} // name -> fully installed instances
 	native := ""
-	for _, p := range paras {
-		st := strings.Fields(p.get("Status"))
+	for n, line := range strings.Split(string(res.Stdout), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 4 || !validName(f[0]) {
+			return nil, fmt.Errorf("dpkg-query line %d: unexpected %q", n+1, truncate(line, 120))
+		}
+		st := strings.Fields(f[3])
 		if len(st) != 3 || st[1] != "ok" || st[2] != "installed" || st[0] != "install" && st[0] != "hold" {
 			continue
 		}
-		name, arch := p.get("Package"), p.get("Architecture")
-		full[name] = append(full[name], entry{arch, p.get("Version")})
-		if name == "dpkg" && arch != "all" {
-			native = arch
+		full[f[0]] = append(full[f[0]], entry{f[1], f[2]})
+		if f[0] == "dpkg" && f[1] != "all" {
+			native = f[1]
+		}
+	}
+	if native == "" && slices.ContainsFunc(pkgs, func(p patchbay.PackageVersion) bool { return p.Arch == "" }) {
+		if native, err = m.nativeArch(ctx, nil); err != nil {
+			return nil, err
 		}
 	}
 	out := make([]patchbay.PackageVersion, len(pkgs))
 	for i, p := range pkgs {
 		out[i] = patchbay.PackageVersion{Name: p.Name, Arch: p.Arch}
 		for _, e := range full[p.Name] {
-			if p.Arch == e.arch || p.Arch == "" && (e.arch == "all" || e.arch == native || native == "") {
+			if p.Arch == e.arch || p.Arch == "" && (e.arch == "all" || e.arch == native) {
 				out[i] = patchbay.PackageVersion{Name: p.Name, Arch: e.arch, Version: e.version}
 				break
 			}

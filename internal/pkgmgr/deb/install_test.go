@@ -3,7 +3,6 @@ package deb
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -339,44 +338,25 @@ func TestRepair(t *testing.T) {
 	}
 }
 
-func TestInstalledFromStatus(t *testing.T) {
-	root := t.TempDir()
-	writeFile(t, filepath.Join(root, "var/lib/dpkg/status"), `Package: dpkg
-Status: install ok installed
-Architecture: amd64
-Version: 1.21.22
-
-Package: demo-app
-Status: install ok installed
-Architecture: all
-Version: 1.0-2
-
-Package: pb-block
-Status: install ok half-configured
-Architecture: all
-Version: 1.0-1
-
-Package: libc6
-Status: install ok installed
-Architecture: i386
-Version: 2.36-9
-
-Package: libc6
-Status: hold ok installed
-Architecture: amd64
-Version: 2.36-9+deb12u14
-
-Package: gone
-Status: deinstall ok config-files
-Architecture: amd64
-Version: 1.0
-`)
-	got, err := New(root, &scriptRunner{t: t}).Installed(context.Background(), []patchbay.PackageVersion{
+func TestInstalledFromDpkgQuery(t *testing.T) {
+	out := "demo-app\tall\t1.0-2\tinstall ok installed\n" +
+		"pb-block\tall\t1.0-1\tinstall ok half-configured\n" +
+		"libc6\ti386\t2.36-9\tinstall ok installed\n" +
+		"libc6\tamd64\t2.36-9+deb12u14\thold ok installed\n" +
+		"gone\tamd64\t1.0\tdeinstall ok config-files\n" +
+		"pb-fail\tall\t1.0-1\tinstall reinstreq half-installed\n"
+	r := &scriptRunner{t: t, replies: []reply{
+		{prefix: "dpkg-query -W -f " + installedFormat + " -- demo-app pb-block libc6 gone pb-fail absent", res: pkgmgr.Result{
+			ExitCode: 1, Stdout: []byte(out), Stderr: []byte("dpkg-query: no packages found matching absent\n")}},
+		{prefix: "dpkg --print-architecture", res: pkgmgr.Result{Stdout: []byte("amd64\n")}},
+	}}
+	got, err := New("/", r).Installed(context.Background(), []patchbay.PackageVersion{
 		{Name: "demo-app", Version: "1.0-2"},
 		{Name: "pb-block", Version: "1.0-1"},
 		{Name: "libc6", Version: "2.36-9+deb12u14"},
 		{Name: "libc6", Arch: "i386", Version: "2.36-9"},
 		{Name: "gone", Version: "1.0"},
+		{Name: "pb-fail", Version: "1.0-1"},
 		{Name: "absent", Arch: "amd64", Version: "1"},
 	})
 	if err != nil {
@@ -388,10 +368,23 @@ Version: 1.0
 		{Name: "libc6", Arch: "amd64", Version: "2.36-9+deb12u14"},
 		{Name: "libc6", Arch: "i386", Version: "2.36-9"},
 		{Name: "gone"},
+		{Name: "pb-fail"},
 		{Name: "absent", Arch: "amd64"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Installed (-want +got):\n%s", diff)
+	}
+}
+
+func TestInstalledFailures(t *testing.T) {
+	for _, res := range []pkgmgr.Result{
+		{ExitCode: 2, Stderr: []byte("dpkg-query: error: cannot access database\n")},
+		{Stdout: []byte("garbage line\n")},
+	} {
+		r := &scriptRunner{t: t, replies: []reply{{prefix: "dpkg-query", res: res}}}
+		if _, err := New("/", r).Installed(context.Background(), []patchbay.PackageVersion{{Name: "x", Version: "1"}}); err == nil {
+			t.Errorf("dpkg-query %+v: no error", res)
+		}
 	}
 }
 
