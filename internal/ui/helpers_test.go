@@ -25,13 +25,22 @@ import (
 
 const caHash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-// clock is the fixture's time, moved by tests.
+// clock is the fixture's time, moved by tests; the zero time stands for
+// the real clock.
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.t.IsZero() {
+		return time.Now().UTC()
+	}
+	return c.t
+}
+
 func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // fixture is a real UI over a real service and a real SQLite database,

@@ -1,0 +1,290 @@
+package ui_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/patchbay/patchbay"
+)
+
+// screenshotDir is where the browser test saves its screenshots; CI keeps
+// the folder as an artifact (docs/ui.md describes the pictures).
+var screenshotDir = filepath.Join("..", "..", "ci-artifacts", "screenshots")
+
+// chromium returns the path of Debian's chromium. Without it the browser
+// test skips, loudly, except in CI (PATCHBAY_CI=1), where it fails.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "chromium is not installed (apt-get install -y chromium): the browser tests of the web UI did NOT run"
+	if os.Getenv("PATCHBAY_CI") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip("SKIP: " + msg)
+	return ""
+}
+
+// newChrome starts a headless Chromium with a fresh profile, with the
+// flags that work on a closed network.
+func newChrome(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// The test server's certificate is httptest's own.
+		chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	// The first action starts the browser, tied to this context; later
+	// actions may then use shorter-lived child contexts.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// waitJS polls a JavaScript condition until it is true.
+func waitJS(t *testing.T, ctx context.Context, what, cond string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 2000) : ""`))
+			t.Fatalf("waiting for %s (%s): timed out (err %v); page text:\n%s", what, cond, err, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func js[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// do runs steps, each query waiting at most 15 s for its element.
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(screenshotDir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// noSideScroll fails unless the page fits the viewport's width: long
+// hostnames and big tables must wrap or scroll inside their card.
+func noSideScroll(t *testing.T, ctx context.Context, where string) {
+	t.Helper()
+	w := js[[]int](t, ctx, `[document.documentElement.scrollWidth, window.innerWidth]`)
+	if w[0] > w[1] {
+		t.Errorf("%s: page is %d px wide in a %d px viewport", where, w[0], w[1])
+	}
+}
+
+// TestBrowser drives the UI in headless Chromium: sign in, the dashboard,
+// filtering hosts, a host page with its timeline, a live change of that
+// page while it is open, a form post without its CSRF token, the phone
+// layout, and signing out. It saves screenshots of the main pages.
+func TestBrowser(t *testing.T) {
+	ctx := newChrome(t)
+	f := newFixture(t)
+	f.clock.set(time.Now().UTC().Add(-2 * time.Hour))
+	f.addHost(t, hostSpec{name: "legacy-db", os: "ubuntu"}) // stale
+	f.clock.set(time.Time{})                                // the real clock from here: the open page polls in real time
+	var sec []patchbay.Update
+	for _, n := range []string{"openssl", "libssl3", "openssh-server", "libc6", "curl"} {
+		sec = append(sec, secUpdate(n))
+	}
+	big := f.addHost(t, hostSpec{name: "db-primary", packages: 3000, reboot: true, updates: append(sec, plainUpdate("tzdata")),
+		assets: map[string]string{"owner": "data-team", "environment": "prod", "role": "postgres", "criticality": "high", "location": "fra1/rack-b4"}})
+	f.addHost(t, hostSpec{name: "web-1", updates: sec[:2], assets: map[string]string{"environment": "prod", "team": "web"}})
+	f.addHost(t, hostSpec{name: "web-2", updates: sec[:1], assets: map[string]string{"environment": "prod", "team": "web"}})
+	f.addHost(t, hostSpec{name: "web-3", assets: map[string]string{"environment": "staging", "team": "web"}})
+	long := "ci-runner-" + strings.Repeat("x", 40) + ".build.eu-central-1.compute.internal.example.com"
+	f.addHost(t, hostSpec{name: long, updates: sec[:3], reboot: true})
+
+	base := f.srv.URL
+	t.Run("sign in", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate(base+"/"))
+		waitJS(t, ctx, "the sign-in form", `location.pathname === "/login" && !!document.querySelector("#password")`, 10*time.Second)
+		screenshot(t, ctx, "login.png")
+		do(t, ctx,
+			chromedp.SetValue("#username", "admin"),
+			chromedp.SendKeys("#password", f.password),
+			chromedp.Submit("#password"))
+		waitJS(t, ctx, "the dashboard", `document.querySelector("h1") && document.querySelector("h1").textContent === "Dashboard"`, 10*time.Second)
+	})
+
+	t.Run("dashboard", func(t *testing.T) {
+		text := js[string](t, ctx, `document.querySelector(".tiles").innerText`)
+		for _, want := range []string{"6\nhosts", "5\nactive", "1\nstale", "4\nwith security updates", "2\nneed a reboot"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("tiles lack %q:\n%s", want, text)
+			}
+		}
+		if n := js[int](t, ctx, `document.querySelectorAll("svg.chart rect.bar-security").length`); n != 4 {
+			t.Errorf("security chart has %d bars, want 4", n)
+		}
+		noSideScroll(t, ctx, "dashboard")
+		screenshot(t, ctx, "dashboard.png")
+	})
+
+	t.Run("filter hosts", func(t *testing.T) {
+		do(t, ctx, chromedp.Click(`nav a[href="/hosts"]`))
+		waitJS(t, ctx, "the host list", `location.pathname === "/hosts" && !!document.querySelector("#f-q")`, 10*time.Second)
+		screenshot(t, ctx, "hosts.png")
+		do(t, ctx,
+			chromedp.SendKeys("#f-q", "web"),
+			chromedp.Click(`input[name="security"]`),
+			chromedp.Click(`.filters button[type="submit"]`))
+		waitJS(t, ctx, "the filtered list", `location.search.includes("q=web") && location.search.includes("security=1")`, 10*time.Second)
+		names := js[[]string](t, ctx, `[...document.querySelectorAll("td.name a")].map(a => a.textContent)`)
+		if strings.Join(names, ",") != "web-1,web-2" {
+			t.Errorf("filtered hosts = %v, want web-1, web-2", names)
+		}
+		screenshot(t, ctx, "hosts-filtered.png")
+		// Sort by security updates, most first, by the column header.
+		do(t, ctx, chromedp.Navigate(base+"/hosts"), chromedp.Click(`th a[href*="sort=security"]`))
+		waitJS(t, ctx, "the sorted list", `location.search.includes("sort=security")`, 10*time.Second)
+		do(t, ctx, chromedp.Click(`th a[href*="sort=security"]`))
+		waitJS(t, ctx, "the reversed list", `location.search.includes("desc=1")`, 10*time.Second)
+		names = js[[]string](t, ctx, `[...document.querySelectorAll("td.name a")].map(a => a.textContent)`)
+		if len(names) != 6 || names[0] != "db-primary" || names[1] != long {
+			t.Errorf("hosts by security updates = %v, want db-primary, then the long name", names)
+		}
+		noSideScroll(t, ctx, "host list")
+	})
+
+	hostURL := fmt.Sprintf("%s/hosts/%d", base, big.ID)
+	t.Run("host page and timeline", func(t *testing.T) {
+		do(t, ctx, chromedp.Click(`td.name a[href="/hosts/`+fmt.Sprint(big.ID)+`"]`))
+		waitJS(t, ctx, "the host page", `location.pathname === "/hosts/`+fmt.Sprint(big.ID)+`" && !!document.querySelector("#timeline-rows")`, 10*time.Second)
+		if got := js[string](t, ctx, `document.querySelector("#timeline-rows").innerText`); !strings.Contains(got, "first inventory") {
+			t.Errorf("timeline = %q, want the first inventory", got)
+		}
+		if n := js[int](t, ctx, `document.querySelectorAll("#updates tr.sec").length`); n != 5 {
+			t.Errorf("%d security updates marked, want 5", n)
+		}
+		noSideScroll(t, ctx, "host page")
+		screenshot(t, ctx, "host.png")
+		do(t, ctx, chromedp.SendKeys("#pkg", "pkg29"), chromedp.Submit("#pkg"))
+		waitJS(t, ctx, "the package search", `location.search.includes("pkg=pkg29")`, 10*time.Second)
+		if n := js[int](t, ctx, `document.querySelectorAll("#packages tbody tr").length`); n != 100 {
+			t.Errorf("search pkg29 shows %d packages, want 100", n)
+		}
+	})
+
+	t.Run("timeline updates live", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate(hostURL))
+		waitJS(t, ctx, "the host page", `!!document.querySelector("#last-seen")`, 10*time.Second)
+		seen := js[string](t, ctx, `document.querySelector("#last-seen").getAttribute("datetime")`)
+		time.Sleep(1100 * time.Millisecond) // last-seen is shown to the second
+		// The host installs a package and reports, while the page is open.
+		inv := inventoryFor(big.MachineID, hostSpec{name: "db-primary", packages: 3001, reboot: true, updates: append(sec, plainUpdate("tzdata"))})
+		f.report(t, reenrol(t, f, big), inv)
+		waitJS(t, ctx, "the new event on the open page",
+			`document.querySelector("#timeline-rows").innerText.includes("installed pkg3000 1.0-1")`, 30*time.Second)
+		if now := js[string](t, ctx, `document.querySelector("#last-seen").getAttribute("datetime")`); now == seen {
+			t.Errorf("last-seen still %s after the report", now)
+		}
+		screenshot(t, ctx, "host-live.png")
+	})
+
+	t.Run("edit assets", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate(hostURL), chromedp.Clear("#a-owner"), chromedp.SendKeys("#a-owner", "platform-team"),
+			chromedp.Click(`#assets button[type="submit"]`))
+		waitJS(t, ctx, "the saved page", `location.search.includes("saved=1") && document.querySelector("#a-owner").value === "platform-team"`, 10*time.Second)
+	})
+
+	t.Run("form post without CSRF token is refused", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate(hostURL))
+		waitJS(t, ctx, "the host page", `!!document.querySelector("#assets form")`, 10*time.Second)
+		js[bool](t, ctx, `(() => { const f = document.querySelector("#assets form"); f.querySelector('[name="csrf"]').remove();
+			f.querySelector("#a-owner").value = "mallory"; f.submit(); return true })()`)
+		waitJS(t, ctx, "the refusal", `document.querySelector("h1") && document.querySelector("h1").textContent.startsWith("403")`, 10*time.Second)
+		h, err := f.svc.Host(f.admin, fmt.Sprint(big.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Assets.Owner != "platform-team" {
+			t.Errorf("owner = %q after a refused post", h.Assets.Owner)
+		}
+		screenshot(t, ctx, "csrf-refused.png")
+	})
+
+	t.Run("phone", func(t *testing.T) {
+		do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+		do(t, ctx, chromedp.Navigate(base+"/"))
+		waitJS(t, ctx, "the dashboard", `!!document.querySelector(".tiles")`, 10*time.Second)
+		noSideScroll(t, ctx, "dashboard on a phone")
+		screenshot(t, ctx, "phone-dashboard.png")
+		do(t, ctx, chromedp.Navigate(base+"/hosts"))
+		waitJS(t, ctx, "the host list", `!!document.querySelector("table.hosts")`, 10*time.Second)
+		noSideScroll(t, ctx, "host list on a phone")
+		screenshot(t, ctx, "phone-hosts.png")
+		do(t, ctx, chromedp.Navigate(fmt.Sprintf("%s/hosts/%d", base, big.ID)))
+		waitJS(t, ctx, "the host page", `!!document.querySelector("#timeline-rows")`, 10*time.Second)
+		noSideScroll(t, ctx, "host page on a phone")
+		do(t, ctx, chromedp.ResetViewport())
+	})
+
+	t.Run("keyboard", func(t *testing.T) {
+		// The first Tab reaches the skip link, which jumps to the content.
+		do(t, ctx, chromedp.Navigate(base+"/hosts"))
+		waitJS(t, ctx, "the host list", `!!document.querySelector("#f-q")`, 10*time.Second)
+		do(t, ctx, chromedp.KeyEvent("\t"))
+		if got := js[string](t, ctx, `document.activeElement.textContent`); got != "Skip to content" {
+			t.Errorf("first Tab focuses %q, want the skip link", got)
+		}
+	})
+
+	t.Run("sign out", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate(base+"/"), chromedp.Click(`.signout button`))
+		waitJS(t, ctx, "the sign-in page", `location.pathname === "/login"`, 10*time.Second)
+		do(t, ctx, chromedp.Navigate(base+"/hosts"))
+		waitJS(t, ctx, "the sign-in page again", `location.pathname === "/login" && !!document.querySelector("#password")`, 10*time.Second)
+	})
+}
