@@ -2,7 +2,8 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
 # Needs root on Debian 12: it installs what the tests use (debootstrap for
 # the lab's base image, apt-utils/dpkg-dev for the lab repository, rpm and
-# dnf for the RPM backend's real-output tests) and then runs every test,
+# dnf for the RPM backend's real-output tests, chromium for the web UI's
+# browser tests) and then runs every test,
 # lab included. With PATCHBAY_CI=1 a test that cannot run fails instead
 # of skipping, so a green run means everything ran.
 set -euo pipefail
@@ -15,7 +16,7 @@ fi
 
 start=$(date +%s)
 export DEBIAN_FRONTEND=noninteractive
-need=(debootstrap apt-utils dpkg-dev iproute2 zstd rpm dnf createrepo-c dnf-plugins-core)
+need=(debootstrap apt-utils dpkg-dev iproute2 zstd rpm dnf createrepo-c dnf-plugins-core chromium)
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
@@ -34,4 +35,6 @@ echo "== go vet"
 go vet ./...
 echo "== go test"
 go test -count=1 -timeout 60m ./...
+echo "== screenshots of the web UI (docs/ui.md): ci-artifacts/screenshots/"
+ls ci-artifacts/screenshots/ 2>/dev/null || true
 echo "== done in $(( $(date +%s) - start ))s"

@@ -15,7 +15,7 @@ import (
 )
 
 const (
-	packagesPageSize = 200 // packages shown per page on a host page
+	packagesPageSize = 100 // packages shown per page on a host page
 	timelineLimit    = 200 // newest events shown on a host page
 )
 
