@@ -42,3 +42,16 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
+
+// JobsPoll is the reply of GET /api/v1/agent/jobs?wait=SECONDS, the
+// agent's long poll: the jobs queued for the calling host, or none once
+// the wait (at most 60 s) is over. A job stays queued until its result is
+// posted, so a job delivered to an agent that died is delivered again (the
+// agent's executor answers a repeated job id with its stored result).
+type JobsPoll struct {
+	Jobs []Job `json:"jobs"`
+}
+
+// The result of a job is posted as a JobResult to
+// POST /api/v1/agent/jobs/{id}/result (204 on success; 404 for a job that
+// is not the caller's; posting the same result twice is not an error).
