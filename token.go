@@ -71,5 +71,7 @@ type Store interface {
 	TokenStore
 	SessionStore
 	AdvisoryStore
+	RolloutStore
+	JobStore
 	Close() error
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"Users", testUsers},
 		{"Sessions", testSessions},
 		{"ListHostsSortSearchCount", testListHostsSortSearchCount},
+		{"Rollouts", testRollouts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

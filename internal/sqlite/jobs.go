@@ -1,0 +1,146 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/patchbay/patchbay"
+)
+
+func insertJob(ctx context.Context, tx *sql.Tx, j patchbay.JobRecord) error {
+	if err := j.Job.Validate(); err != nil {
+		return err
+	}
+	payload, err := json.Marshal(j.Job)
+	if err != nil {
+		return err
+	}
+	var rollout any
+	if j.RolloutID != 0 {
+		rollout = j.RolloutID
+	}
+	state := j.State
+	if state == "" {
+		state = patchbay.JobQueued
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (id, host_id, rollout_id, payload, state, queued_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		j.Job.ID, j.HostID, rollout, string(payload), string(state), nanos(j.QueuedAt))
+	switch {
+	case isUnique(err):
+		return patchbay.Errorf(patchbay.ECONFLICT, "job %s exists already", j.Job.ID)
+	case isForeignKey(err):
+		return patchbay.Errorf(patchbay.ENOTFOUND, "host %d not found", j.HostID)
+	}
+	return err
+}
+
+// finishJob stores res as the job's result unless the job is done already.
+func finishJob(ctx context.Context, tx *sql.Tx, res patchbay.JobResult, now time.Time) error {
+	if !res.Done() {
+		return patchbay.Errorf(patchbay.EINVALID, "job %s: result status %q is not final", res.JobID, res.Status)
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	r, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'done', result = ?, finished_at = ? WHERE id = ? AND state <> 'done'`,
+		string(data), nanos(now), res.JobID)
+	if err != nil {
+		return err
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		var x int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE id = ?`, res.JobID).Scan(&x); err != nil {
+			return err
+		}
+		if x == 0 {
+			return patchbay.Errorf(patchbay.ENOTFOUND, "job %s not found", res.JobID)
+		}
+	}
+	return nil
+}
+
+// PendingJobs returns the host's jobs that are not done, oldest first, and
+// marks the queued ones delivered.
+func (db *DB) PendingJobs(ctx context.Context, hostID int64, now time.Time) ([]patchbay.Job, error) {
+	jobs := []patchbay.Job{}
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT payload FROM jobs WHERE host_id = ? AND state <> 'done' ORDER BY queued_at, id`, hostID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var payload string
+			if err := rows.Scan(&payload); err != nil {
+				return err
+			}
+			var j patchbay.Job
+			if err := json.Unmarshal([]byte(payload), &j); err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		if len(jobs) == 0 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'delivered', delivered_at = ? WHERE host_id = ? AND state = 'queued'`, nanos(now), hostID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending jobs of host %d: %w", hostID, err)
+	}
+	return jobs, nil
+}
+
+// JobRecord returns a job with its state and result.
+func (db *DB) JobRecord(ctx context.Context, id string) (patchbay.JobRecord, error) {
+	var j patchbay.JobRecord
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		var (
+			rollout                     sql.NullInt64
+			payload, state, result      string
+			queued, delivered, finished int64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT host_id, rollout_id, payload, state, result, queued_at, delivered_at, finished_at
+			FROM jobs WHERE id = ?`, id).Scan(&j.HostID, &rollout, &payload, &state, &result, &queued, &delivered, &finished)
+		if err == sql.ErrNoRows {
+			return patchbay.Errorf(patchbay.ENOTFOUND, "job %s not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(payload), &j.Job); err != nil {
+			return err
+		}
+		if result != "" {
+			j.Result = &patchbay.JobResult{}
+			if err := json.Unmarshal([]byte(result), j.Result); err != nil {
+				return err
+			}
+		}
+		j.RolloutID, j.State = rollout.Int64, patchbay.JobState(state)
+		j.QueuedAt, j.DeliveredAt, j.FinishedAt = fromNanos(queued), fromNanos(delivered), fromNanos(finished)
+		return nil
+	})
+	if err != nil {
+		return j, fmt.Errorf("job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// FinishJob stores the final result of a job.
+func (db *DB) FinishJob(ctx context.Context, res patchbay.JobResult, now time.Time) error {
+	err := db.writeTx(ctx, func(tx *sql.Tx) error { return finishJob(ctx, tx, res, now) })
+	if err != nil {
+		return fmt.Errorf("finish job %s: %w", res.JobID, err)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package patchbay
+
+import (
+	"context"
+	"time"
+)
+
+// RolloutEvent is one entry of a rollout's own log: who created, approved,
+// started, paused, resumed or aborted it, and the state changes the
+// scheduler made.
+type RolloutEvent struct {
+	ID        int64     `json:"id"`
+	RolloutID int64     `json:"rollout_id"`
+	Time      time.Time `json:"time"`
+	// Actor is the principal's name, or "scheduler".
+	Actor  string `json:"actor"`
+	Kind   string `json:"kind"` // "created", "approved", "state", "host_started", "host_failed", ...
+	HostID int64  `json:"host_id,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// JobState is where a queued job is on its way to an agent.
+type JobState string
+
+const (
+	JobQueued    JobState = "queued"    // waits for the agent's next poll
+	JobDelivered JobState = "delivered" // handed out at least once; handed out again until done
+	JobDone      JobState = "done"      // its final result is stored
+)
+
+// JobRecord is a job as the server keeps it: for which host and rollout,
+// where it is, and the agent's result.
+type JobRecord struct {
+	Job         Job        `json:"job"`
+	HostID      int64      `json:"host_id"`
+	RolloutID   int64      `json:"rollout_id,omitempty"`
+	State       JobState   `json:"state"`
+	Result      *JobResult `json:"result,omitempty"`
+	QueuedAt    time.Time  `json:"queued_at"`
+	DeliveredAt time.Time  `json:"delivered_at"`
+	FinishedAt  time.Time  `json:"finished_at"`
+}
+
+// RolloutUpdate is what one scheduler tick or operator action writes,
+// in the transaction that read the rollout.
+type RolloutUpdate struct {
+	// Rollout replaces the stored definition, state and timestamps.
+	Rollout Rollout
+	// Hosts are the host runs that changed (by host id).
+	Hosts  []HostRun
+	Events []RolloutEvent
+	// Jobs are queued; a job id that exists already is an ECONFLICT error
+	// (a host is never given the same attempt twice).
+	Jobs []JobRecord
+	// Finish stores a job's final result and marks it done; finishing a
+	// job that is done already changes nothing.
+	Finish *JobResult
+	// FinishAt is when Finish arrived.
+	FinishAt time.Time
+}
+
+// RolloutStore keeps rollouts, their host runs and their event log.
+type RolloutStore interface {
+	// CreateRollout stores a new rollout with its host runs and events in
+	// one transaction and returns it with its id.
+	CreateRollout(ctx context.Context, r Rollout, hosts []HostRun, events []RolloutEvent) (Rollout, error)
+	Rollout(ctx context.Context, id int64) (Rollout, error)
+	// ListRollouts lists rollouts, newest first.
+	ListRollouts(ctx context.Context) ([]Rollout, error)
+	// HostRuns lists a rollout's hosts by ring, hostname, id.
+	HostRuns(ctx context.Context, rolloutID int64) ([]HostRun, error)
+	RolloutEvents(ctx context.Context, rolloutID int64) ([]RolloutEvent, error)
+	// ActiveRollouts lists the ids of running and paused rollouts.
+	ActiveRollouts(ctx context.Context) ([]int64, error)
+	// UpdateRollout reads the rollout and its host runs in a write
+	// transaction, calls fn, and writes the update fn returns (nothing when
+	// nil) in the same transaction; an error from fn rolls back.
+	UpdateRollout(ctx context.Context, id int64, fn func(r Rollout, hosts []HostRun) (*RolloutUpdate, error)) error
+}
+
+// JobStore keeps the jobs handed to agents.
+type JobStore interface {
+	// PendingJobs returns the host's jobs that are not done, oldest first,
+	// and marks queued ones delivered at now.
+	PendingJobs(ctx context.Context, hostID int64, now time.Time) ([]Job, error)
+	JobRecord(ctx context.Context, id string) (JobRecord, error)
+	// FinishJob stores the final result of a job that belongs to no
+	// rollout; a job of a rollout finishes through UpdateRollout.
+	FinishJob(ctx context.Context, res JobResult, now time.Time) error
+}
