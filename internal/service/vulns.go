@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
@@ -36,6 +35,7 @@ import (
 type vulnState struct {
 	hostLocks [64]sync.Mutex
 	runs      sync.Mutex // advisory-triggered runs, one at a time
+	cache     advCache
 }
 
 func (v *vulnState) lockHost(id int64) func() {
@@ -54,20 +54,21 @@ type hit struct {
 	evidence string
 }
 
-// evalRun caches what one run has resolved, fetched and matched.
+// evalRun is one evaluation run: it resolves package version ids once,
+// and remembers the matches it has looked up, over the service-wide
+// advisory cache (advCache).
 type evalRun struct {
-	s        *Service
-	pkgs     map[int64]patchbay.Package
-	advs     map[patchbay.EcoPackage][]patchbay.Advisory
-	results  map[evalKey][]hit
-	touched  map[patchbay.EcoPackage]bool // nil: evaluate every host
-	stats    patchbay.EvalStats
-	reported map[string]bool // unreadable versions already logged
+	s       *Service
+	pkgs    map[int64]patchbay.Package
+	entries map[patchbay.EcoPackage]*pairEntry
+	results map[evalKey][]hit
+	touched map[patchbay.EcoPackage]bool // nil: evaluate every host
+	stats   patchbay.EvalStats
 }
 
 func (s *Service) newRun(touched []patchbay.EcoPackage) *evalRun {
-	r := &evalRun{s: s, pkgs: map[int64]patchbay.Package{}, advs: map[patchbay.EcoPackage][]patchbay.Advisory{},
-		results: map[evalKey][]hit{}, reported: map[string]bool{}}
+	r := &evalRun{s: s, pkgs: map[int64]patchbay.Package{}, entries: map[patchbay.EcoPackage]*pairEntry{},
+		results: map[evalKey][]hit{}}
 	if touched != nil {
 		r.touched = make(map[patchbay.EcoPackage]bool, len(touched))
 		for _, p := range touched {
@@ -117,22 +118,20 @@ func (r *evalRun) host(ctx context.Context, h patchbay.EvalHost) error {
 	}
 
 	var need []patchbay.EcoPackage
+	needed := map[patchbay.EcoPackage]bool{}
 	for _, eco := range ecos {
 		for _, id := range h.PackageIDs {
 			name, _ := key(eco, r.pkgs[id])
 			ep := patchbay.EcoPackage{Ecosystem: eco, Package: name}
-			if _, ok := r.advs[ep]; !ok && !slices.Contains(need, ep) {
+			if _, ok := r.entries[ep]; !ok && !needed[ep] {
+				needed[ep] = true
 				need = append(need, ep)
 			}
 		}
 	}
 	if len(need) > 0 {
-		got, err := r.s.store.AdvisoriesFor(ctx, need)
-		if err != nil {
+		if err := r.s.vuln.cache.entries(ctx, r.s.store, need, r.entries); err != nil {
 			return err
-		}
-		for _, ep := range need {
-			r.advs[ep] = got[ep] // nil: none, and known to be none
 		}
 	}
 
@@ -183,34 +182,40 @@ func (r *evalRun) hasTouched(h patchbay.EvalHost, ecos []string) bool {
 	return false
 }
 
-// match returns the advisories affecting k, computing them once per run.
+// match returns the advisories affecting k: from the run when it has
+// looked k up already, else from the cache, else matched now (and kept).
 func (r *evalRun) match(k evalKey) []hit {
 	if hits, ok := r.results[k]; ok {
 		return hits
 	}
-	var hits []hit
-	advs := r.advs[patchbay.EcoPackage{Ecosystem: k.eco, Package: k.pkg}]
-	if len(advs) > 0 {
-		r.stats.PackageVersions++
+	e := r.entries[patchbay.EcoPackage{Ecosystem: k.eco, Package: k.pkg}]
+	if e == nil || len(e.advs) == 0 {
+		r.results[k] = nil
+		return nil
 	}
-	for _, a := range advs {
-		res, err := match.Check(a, k.eco, k.pkg, k.version)
-		if err != nil {
-			// An unreadable version is never "not affected" silently: it
-			// is counted and logged once per run.
-			r.stats.Errors++
-			if msg := err.Error(); !r.reported[msg] {
-				r.reported[msg] = true
+	r.stats.PackageVersions++
+	m, ok := r.s.vuln.cache.result(e, k.version)
+	if !ok {
+		m = &matchResult{}
+		for _, a := range e.advs {
+			res, err := match.Check(a, k.eco, k.pkg, k.version)
+			if err != nil {
+				// An unreadable version is never "not affected"
+				// silently: it is counted in every run that meets it,
+				// and logged when it is matched.
+				m.errs++
 				r.s.logger.Warn("cannot match advisory", "advisory", a.ID, "ecosystem", k.eco, "package", k.pkg, "version", k.version, "err", err)
+				continue
 			}
-			continue
+			if res.Affected {
+				m.hits = append(m.hits, hit{advisory: a.ID, fixed: res.Fixed, evidence: res.Evidence})
+			}
 		}
-		if res.Affected {
-			hits = append(hits, hit{advisory: a.ID, fixed: res.Fixed, evidence: res.Evidence})
-		}
+		r.s.vuln.cache.keep(e, k.version, m)
 	}
-	r.results[k] = hits
-	return hits
+	r.stats.Errors += m.errs
+	r.results[k] = m.hits
+	return m.hits
 }
 
 // evaluateHost re-evaluates one host, after its inventory changed.
@@ -282,6 +287,7 @@ func (s *Service) ImportAdvisories(ctx context.Context, advs []patchbay.Advisory
 		return patchbay.AdvisoryImportReply{}, err
 	}
 	reply := patchbay.AdvisoryImportReply{Added: res.Added, Updated: res.Updated, Unchanged: res.Unchanged, ChangedPackages: len(res.Changed)}
+	s.vuln.cache.invalidate(res.Changed)
 	reply.Evaluation, err = s.evaluateFleet(ctx, res.Changed)
 	if err != nil {
 		return reply, err

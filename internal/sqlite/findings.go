@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,8 +163,23 @@ func (db *DB) ReconcileFindings(ctx context.Context, e patchbay.HostEvaluation, 
 		}
 		want[k] = f
 	}
+	fp := fingerprint(e.Findings)
+	// Most re-evaluations find what the last one found: a read, not a
+	// write transaction, settles them.
+	var hash, stored string
+	err := db.read.QueryRowContext(ctx, `SELECT inventory_hash, findings_fingerprint FROM hosts WHERE id = ?`, e.HostID).Scan(&hash, &stored)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return patchbay.FindingChanges{}, patchbay.Errorf(patchbay.ENOTFOUND, "host %d not found", e.HostID)
+	case err != nil:
+		return patchbay.FindingChanges{}, fmt.Errorf("reconcile findings of host %d: %w", e.HostID, err)
+	case hash != e.InventoryHash:
+		return patchbay.FindingChanges{}, patchbay.Errorf(patchbay.ECONFLICT, "the inventory of host %d changed since it was evaluated", e.HostID)
+	case stored == fp:
+		return patchbay.FindingChanges{}, nil
+	}
 	var ch patchbay.FindingChanges
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
 		ch = patchbay.FindingChanges{}
 		var hash string
 		err := tx.QueryRowContext(ctx, `SELECT inventory_hash FROM hosts WHERE id = ?`, e.HostID).Scan(&hash)
@@ -233,12 +250,31 @@ func (db *DB) ReconcileFindings(ctx context.Context, e patchbay.HostEvaluation, 
 		for _, f := range ch.Opened {
 			events = append(events, patchbay.FindingOpenedEvent(f, now))
 		}
+		if _, err := tx.ExecContext(ctx, `UPDATE hosts SET findings_fingerprint = ? WHERE id = ?`, fp, e.HostID); err != nil {
+			return err
+		}
 		return db.insertEvents(ctx, tx, e.HostID, events, now)
 	})
 	if err != nil {
 		return patchbay.FindingChanges{}, fmt.Errorf("reconcile findings of host %d: %w", e.HostID, err)
 	}
 	return ch, nil
+}
+
+// fingerprint is the SHA-256 of the findings a reconcile stores, in a
+// canonical order; never "".
+func fingerprint(fs []patchbay.Finding) string {
+	lines := make([]string, len(fs))
+	for i, f := range fs {
+		lines[i] = strings.Join([]string{f.Package, f.Arch, f.AdvisoryID, f.InstalledVersion, f.FixedVersion, f.SourceName, f.Evidence}, "\x00")
+	}
+	slices.Sort(lines)
+	h := sha256.New()
+	for _, l := range lines {
+		h.Write([]byte(l))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func compareFinding(a, b patchbay.Finding) int {
