@@ -47,8 +47,11 @@ type RolloutUpdate struct {
 	// Rollout replaces the stored definition, state and timestamps.
 	Rollout Rollout
 	// Hosts are the host runs that changed (by host id).
-	Hosts  []HostRun
-	Events []RolloutEvent
+	Hosts []HostRun
+	// ReplaceHosts, when not nil, replaces every host run of the rollout
+	// (a draft's plan made again); Hosts must then be empty.
+	ReplaceHosts []HostRun
+	Events       []RolloutEvent
 	// Jobs are queued; a job id that exists already is an ECONFLICT error
 	// (a host is never given the same attempt twice).
 	Jobs []JobRecord
@@ -87,4 +90,25 @@ type JobStore interface {
 	// FinishJob stores the final result of a job that belongs to no
 	// rollout; a job of a rollout finishes through UpdateRollout.
 	FinishJob(ctx context.Context, res JobResult, now time.Time) error
+}
+
+// Rollout policies: which pending updates a rollout's plan takes.
+const (
+	PolicyAll      = "all"      // every pending update
+	PolicySecurity = "security" // only updates from a security origin
+)
+
+// RolloutDetail is a rollout with its hosts, counts and log: what create,
+// plan and show return.
+type RolloutDetail struct {
+	Rollout Rollout              `json:"rollout"`
+	Hosts   []HostRun            `json:"hosts"`
+	Counts  map[HostRunState]int `json:"counts"`
+	Events  []RolloutEvent       `json:"events"`
+	// Status says in a sentence what the scheduler would do now.
+	Status string `json:"status,omitempty"`
+	// Installed holds, per host id, the version installed now of each
+	// planned package ("name:arch" → version) as the host's last inventory
+	// reports it among its pending updates; absent once it is updated.
+	Installed map[int64]map[string]string `json:"installed,omitempty"`
 }

@@ -19,6 +19,7 @@ type Service struct {
 	logger *slog.Logger
 	caHash string
 	vuln   *vulnState
+	sched  *schedState
 }
 
 // Options configure a Service.
@@ -38,7 +39,7 @@ func New(store patchbay.Store, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash, vuln: &vulnState{}}
+	return &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash, vuln: &vulnState{}, sched: newSchedState()}
 }
 
 // requireUser returns the calling user, or an error for hosts and

@@ -64,11 +64,14 @@ func finishJob(ctx context.Context, tx *sql.Tx, res patchbay.JobResult, now time
 }
 
 // PendingJobs returns the host's jobs that are not done, oldest first, and
-// marks the queued ones delivered.
+// marks the queued ones delivered. A job of an aborted rollout that was
+// never delivered is never delivered.
 func (db *DB) PendingJobs(ctx context.Context, hostID int64, now time.Time) ([]patchbay.Job, error) {
 	jobs := []patchbay.Job{}
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT payload FROM jobs WHERE host_id = ? AND state <> 'done' ORDER BY queued_at, id`, hostID)
+		rows, err := tx.QueryContext(ctx, `SELECT payload FROM jobs WHERE host_id = ? AND state <> 'done'
+			AND NOT (state = 'queued' AND rollout_id IN (SELECT id FROM rollouts WHERE state = 'aborted'))
+			ORDER BY queued_at, id`, hostID)
 		if err != nil {
 			return err
 		}
@@ -91,7 +94,8 @@ func (db *DB) PendingJobs(ctx context.Context, hostID int64, now time.Time) ([]p
 		if len(jobs) == 0 {
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'delivered', delivered_at = ? WHERE host_id = ? AND state = 'queued'`, nanos(now), hostID)
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'delivered', delivered_at = ? WHERE host_id = ? AND state = 'queued'
+			AND NOT (rollout_id IN (SELECT id FROM rollouts WHERE state = 'aborted'))`, nanos(now), hostID)
 		return err
 	})
 	if err != nil {

@@ -276,6 +276,17 @@ func (db *DB) UpdateRollout(ctx context.Context, id int64, fn func(patchbay.Roll
 		if err != nil {
 			return err
 		}
+		if u.ReplaceHosts != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM rollout_hosts WHERE rollout_id = ?`, id); err != nil {
+				return err
+			}
+			for _, h := range u.ReplaceHosts {
+				h.RolloutID = id
+				if err := insertHostRun(ctx, tx, h); err != nil {
+					return err
+				}
+			}
+		}
 		for _, h := range u.Hosts {
 			if !h.State.Valid() {
 				return patchbay.Errorf(patchbay.EINVALID, "host %d: unknown state %q", h.HostID, h.State)

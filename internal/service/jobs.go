@@ -1,0 +1,114 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/patchbay/patchbay"
+)
+
+// MaxJobWait bounds an agent's long poll.
+const MaxJobWait = 60 * time.Second
+
+// PollJobs returns the calling host's jobs that are not done. With none
+// queued it waits up to wait for one, returning as soon as one is queued
+// for the host, or empty when the wait is over or ctx ends.
+func (s *Service) PollJobs(ctx context.Context, wait time.Duration) (patchbay.JobsPoll, error) {
+	p, err := requireHost(ctx)
+	if err != nil {
+		return patchbay.JobsPoll{}, err
+	}
+	if wait < 0 || wait > MaxJobWait {
+		return patchbay.JobsPoll{}, patchbay.Errorf(patchbay.EINVALID, "wait %s is not between 0 and %s", wait, MaxJobWait)
+	}
+	// Subscribe before looking, so that a job queued in between wakes us.
+	woken, done := s.sched.subscribe(p.HostID)
+	defer done()
+	jobs, err := s.store.PendingJobs(ctx, p.HostID, s.now())
+	if err != nil || len(jobs) > 0 || wait == 0 {
+		return patchbay.JobsPoll{Jobs: jobs}, err
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-woken:
+	case <-t.C:
+		return patchbay.JobsPoll{Jobs: []patchbay.Job{}}, nil
+	case <-ctx.Done():
+		return patchbay.JobsPoll{Jobs: []patchbay.Job{}}, nil
+	}
+	jobs, err = s.store.PendingJobs(ctx, p.HostID, s.now())
+	return patchbay.JobsPoll{Jobs: jobs}, err
+}
+
+// PostJobResult records the calling host's result of job id. A result
+// that is not final yet is accepted and ignored; a job already done keeps
+// its first result. The result of a rollout's job settles its host (and
+// the rollout's next tick runs at once); a result that arrives after the
+// host timed out or was retried is kept on the job only.
+func (s *Service) PostJobResult(ctx context.Context, id string, res patchbay.JobResult) error {
+	p, err := requireHost(ctx)
+	if err != nil {
+		return err
+	}
+	rec, err := s.store.JobRecord(ctx, id)
+	if patchbay.ErrorCode(err) == patchbay.ENOTFOUND || err == nil && rec.HostID != p.HostID {
+		return patchbay.Errorf(patchbay.ENOTFOUND, "job %s not found", id)
+	}
+	if err != nil {
+		return err
+	}
+	if res.JobID == "" {
+		res.JobID = id
+	}
+	if res.JobID != id {
+		return patchbay.Errorf(patchbay.EINVALID, "result of job %s posted for job %s", res.JobID, id)
+	}
+	if !res.Done() || rec.State == patchbay.JobDone {
+		return nil
+	}
+	now := s.now()
+	if rec.RolloutID == 0 {
+		return s.store.FinishJob(ctx, res, now)
+	}
+	err = s.store.UpdateRollout(ctx, rec.RolloutID, func(r patchbay.Rollout, hosts []patchbay.HostRun) (*patchbay.RolloutUpdate, error) {
+		u := &patchbay.RolloutUpdate{Rollout: r, Finish: &res, FinishAt: now}
+		for i := range hosts {
+			h := &hosts[i]
+			if h.HostID != rec.HostID {
+				continue
+			}
+			if h.JobID != id || h.State != patchbay.HostRunning {
+				u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "late_result", HostID: h.HostID,
+					Detail: fmt.Sprintf("%s: job %s %s after the host became %s", h.Hostname, id, res.Status, h.State)})
+				return u, nil
+			}
+			h.FinishedAt = now
+			gate := failedGate(res)
+			if res.Status == patchbay.JobSucceeded && gate == "" {
+				h.State, h.Reason = patchbay.HostSucceeded, ""
+				u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_succeeded", HostID: h.HostID, Detail: h.Hostname})
+			} else {
+				h.State, h.Failures, h.FailedGate = patchbay.HostFailed, h.Failures+1, gate
+				h.Reason = res.Reason
+				if h.Reason == "" && gate != "" {
+					h.Reason = fmt.Sprintf("health gate %s failed", gate)
+				}
+				if h.Reason == "" {
+					h.Reason = "the job failed"
+				}
+				u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_failed", HostID: h.HostID, Detail: h.Hostname + ": " + h.Reason})
+			}
+			u.Hosts = []patchbay.HostRun{*h}
+			return u, nil
+		}
+		return u, nil
+	})
+	if err != nil {
+		return fmt.Errorf("result of job %s: %w", id, err)
+	}
+	s.logger.InfoContext(ctx, "job result", "job_id", id, "host_id", p.HostID, "status", res.Status)
+	s.wakeScheduler()
+	return nil
+}

@@ -1,0 +1,171 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/patchbay/patchbay"
+	"github.com/patchbay/patchbay/internal/rollout"
+)
+
+// schedState is the in-memory side of the scheduler: a wake-up signal for
+// the tick loop and the agents' long polls waiting per host. Everything
+// that matters is in the store; this only makes things happen sooner.
+type schedState struct {
+	wake chan struct{} // buffered 1: "tick soon"
+
+	mu      sync.Mutex
+	waiters map[int64]map[chan struct{}]struct{} // host id → polls waiting
+}
+
+func newSchedState() *schedState {
+	return &schedState{wake: make(chan struct{}, 1), waiters: map[int64]map[chan struct{}]struct{}{}}
+}
+
+// wakeScheduler asks the tick loop to run soon.
+func (s *Service) wakeScheduler() {
+	select {
+	case s.sched.wake <- struct{}{}:
+	default:
+	}
+}
+
+// subscribe returns a channel closed when a job is queued for host; call
+// the returned func when done waiting.
+func (st *schedState) subscribe(host int64) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.waiters[host] == nil {
+		st.waiters[host] = map[chan struct{}]struct{}{}
+	}
+	st.waiters[host][ch] = struct{}{}
+	return ch, func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if _, ok := st.waiters[host][ch]; ok {
+			delete(st.waiters[host], ch)
+			if len(st.waiters[host]) == 0 {
+				delete(st.waiters, host)
+			}
+		}
+	}
+}
+
+// notify wakes every poll waiting for host.
+func (st *schedState) notify(host int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for ch := range st.waiters[host] {
+		close(ch)
+	}
+	delete(st.waiters, host)
+}
+
+// RunScheduler ticks every active rollout every interval, and sooner when
+// woken (a job result, an operator action), until ctx is done.
+func (s *Service) RunScheduler(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := s.TickAll(ctx); err != nil && ctx.Err() == nil {
+			s.logger.ErrorContext(ctx, "rollout scheduler", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.sched.wake:
+		}
+	}
+}
+
+// TickAll ticks every running or paused rollout once.
+func (s *Service) TickAll(ctx context.Context) error {
+	ids, err := s.store.ActiveRollouts(ctx)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, id := range ids {
+		if err := s.Tick(ctx, id); err != nil {
+			s.logger.ErrorContext(ctx, "rollout tick", "rollout_id", id, "err", err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// Tick runs the scheduler once on one rollout, in one write transaction:
+// it asks rollout.Plan what to do now and applies the decision (state,
+// timed-out hosts, hosts to start with their jobs), logging every change
+// in the rollout's log. A host is started only from pending, with a job
+// id of its own per attempt, so a tick repeated after a crash or restart
+// never gives a host the same work twice.
+func (s *Service) Tick(ctx context.Context, id int64) error {
+	now := s.now()
+	var started []int64
+	err := s.store.UpdateRollout(ctx, id, func(r patchbay.Rollout, hosts []patchbay.HostRun) (*patchbay.RolloutUpdate, error) {
+		started = nil
+		c, err := rollout.Compile(r)
+		if err != nil {
+			return nil, err
+		}
+		d := rollout.Plan(c, hosts, now)
+		u := &patchbay.RolloutUpdate{Rollout: r}
+		byID := make(map[int64]int, len(hosts))
+		for i := range hosts {
+			byID[hosts[i].HostID] = i
+		}
+		for _, hid := range d.TimedOut {
+			h := &hosts[byID[hid]]
+			h.State, h.Failures, h.FinishedAt = patchbay.HostFailed, h.Failures+1, now
+			h.Reason = fmt.Sprintf("no result within the host timeout (%s)", r.HostTimeout)
+			u.Hosts = append(u.Hosts, *h)
+			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_failed", HostID: hid, Detail: h.Hostname + ": " + h.Reason})
+		}
+		for _, hid := range d.Start {
+			h := &hosts[byID[hid]]
+			if h.State != patchbay.HostPending {
+				return nil, fmt.Errorf("plan started host %d in state %s", hid, h.State)
+			}
+			h.Attempts++
+			h.State, h.StartedAt, h.FinishedAt, h.Reason, h.FailedGate = patchbay.HostRunning, now, time.Time{}, "", ""
+			h.JobID = hostJobID(id, hid, h.Attempts)
+			job := patchbay.Job{ID: h.JobID, Action: patchbay.JobInstall, Refresh: true, Packages: h.Patches, Checks: r.Rings[h.Ring].HealthGates}
+			u.Hosts = append(u.Hosts, *h)
+			u.Jobs = append(u.Jobs, patchbay.JobRecord{Job: job, HostID: hid, State: patchbay.JobQueued, QueuedAt: now})
+			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_started", HostID: hid,
+				Detail: fmt.Sprintf("%s: ring %s, attempt %d, job %s", h.Hostname, r.Rings[h.Ring].Name, h.Attempts, h.JobID)})
+			started = append(started, hid)
+		}
+		if d.State != r.State || d.PauseCause != r.PauseCause {
+			if d.State != r.State {
+				if err := patchbay.Transition(r.State, d.State); err != nil {
+					return nil, err
+				}
+			}
+			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "state",
+				Detail: fmt.Sprintf("%s → %s: %s", r.State, d.State, d.Reason)})
+			u.Rollout.State, u.Rollout.PauseCause = d.State, d.PauseCause
+			if d.State.Final() {
+				u.Rollout.FinishedAt = now
+			}
+		}
+		if len(u.Hosts) == 0 && len(u.Events) == 0 {
+			return nil, nil // nothing changed: write nothing
+		}
+		return u, nil
+	})
+	if err != nil {
+		return fmt.Errorf("tick rollout %d: %w", id, err)
+	}
+	for _, hid := range started {
+		s.sched.notify(hid)
+	}
+	return nil
+}
