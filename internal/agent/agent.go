@@ -2,6 +2,8 @@
 // every interval with a heartbeat, and sends its full inventory only when
 // the inventory's content changed. When the server is unreachable it backs
 // off with jitter and sends its latest state once the server is back.
+// Beside the check-ins, a job loop long-polls the server for jobs and runs
+// them with a persisted executor (jobs.go).
 package agent
 
 import (
@@ -11,9 +13,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/patchbay/patchbay"
+	"github.com/patchbay/patchbay/internal/agent/job"
 	"github.com/patchbay/patchbay/internal/client"
 	"github.com/patchbay/patchbay/internal/credential"
 	"github.com/patchbay/patchbay/internal/pki"
@@ -42,14 +46,26 @@ type Config struct {
 	Now             func() time.Time
 	// Sleep waits for d or until ctx ends; tests may shorten it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Jobs runs the jobs the server gives this host; nil: the agent runs
+	// none (and does not poll for them).
+	Jobs *job.Executor
+	// JobWait is how long one long poll for jobs waits on the server
+	// (0: 30 s).
+	JobWait time.Duration
 }
 
 // Agent is a running agent.
 type Agent struct {
 	cfg         Config
-	st          state
-	api         *client.Client
 	lastRefresh time.Time
+	// checkInNow asks the check-in loop to check in at once (after a job
+	// changed the packages); buffered, one pending request is enough.
+	checkInNow chan struct{}
+
+	enrolling sync.Mutex // one enrolment at a time
+	mu        sync.Mutex // guards st and api, which enrolment replaces
+	st        state
+	api       *client.Client
 }
 
 // Run enrols if needed and checks in until ctx ends (or once).
@@ -63,38 +79,105 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{cfg: cfg}
+	if cfg.JobWait <= 0 {
+		cfg.JobWait = defaultJobWait
+	}
+	a := &Agent{cfg: cfg, checkInNow: make(chan struct{}, 1)}
 	if err := a.connect(ctx); err != nil {
 		return err
 	}
+	if cfg.Jobs == nil || cfg.Once {
+		return a.checkInLoop(ctx)
+	}
+	jobsDone := make(chan struct{})
+	go func() {
+		defer close(jobsDone)
+		a.jobLoop(ctx)
+	}()
+	err := a.checkInLoop(ctx)
+	<-jobsDone // a job in progress finishes first
+	return err
+}
+
+// checkInLoop checks in every interval (or once), and at once when a job
+// asks for it.
+func (a *Agent) checkInLoop(ctx context.Context) error {
+	cfg := a.cfg
 	failures := 0
 	for {
-		err := a.checkIn(ctx)
+		c := a.client()
+		err := a.checkIn(ctx, c)
 		// The inventory (thousands of packages, apt's output) is garbage
 		// now; give its memory back to the OS before idling for an
 		// interval, so an idle agent stays small.
 		debug.FreeOSMemory()
-		if cfg.Once || ctx.Err() != nil {
+		if cfg.Once {
 			return err
+		}
+		if ctx.Err() != nil {
+			return nil // cancelled, perhaps mid-check-in: a clean stop
 		}
 		wait := jitter(cfg.Interval, 0.1)
 		if err != nil {
 			failures++
 			wait = backoff(failures, cfg.Interval)
 			cfg.Logger.WarnContext(ctx, "check-in failed", "err", err, "retry_in", wait.Round(time.Second))
-			if patchbay.ErrorCode(err) == patchbay.EUNAUTHORIZED && cfg.Token != "" {
-				// The credential was replaced (this machine enrolled again
-				// elsewhere) or revoked: enrol again with the token we have.
-				if err := a.enroll(ctx); err != nil {
-					cfg.Logger.WarnContext(ctx, "re-enrolment failed", "err", err)
-				}
-			}
+			a.unauthorized(ctx, err, c)
 		} else {
 			failures = 0
 		}
-		if err := cfg.Sleep(ctx, wait); err != nil {
+		if err := a.idle(ctx, wait); err != nil {
 			return nil // cancelled: a clean stop
 		}
+	}
+}
+
+// idle waits for d, or until a job asks for a check-in, or until ctx
+// ends (then it returns ctx's error).
+func (a *Agent) idle(ctx context.Context, d time.Duration) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-a.checkInNow:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	_ = a.cfg.Sleep(wctx, d)
+	return ctx.Err()
+}
+
+// triggerCheckIn asks the check-in loop to check in now.
+func (a *Agent) triggerCheckIn() {
+	select {
+	case a.checkInNow <- struct{}{}:
+	default: // one is already pending
+	}
+}
+
+// client returns the API client of the current credential.
+func (a *Agent) client() *client.Client {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.api
+}
+
+// unauthorized handles err of a call made with c: when the server refused
+// the credential (this machine enrolled again elsewhere, or the host was
+// revoked) the agent enrols again with the token it has, unless the other
+// loop already did since c was taken.
+func (a *Agent) unauthorized(ctx context.Context, err error, c *client.Client) {
+	if patchbay.ErrorCode(err) != patchbay.EUNAUTHORIZED || a.cfg.Token == "" {
+		return
+	}
+	a.enrolling.Lock()
+	defer a.enrolling.Unlock()
+	if a.client() != c {
+		return
+	}
+	if err := a.enroll(ctx); err != nil {
+		a.cfg.Logger.WarnContext(ctx, "re-enrolment failed", "err", err)
 	}
 }
 
@@ -109,8 +192,10 @@ func (a *Agent) connect(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("agent state: %w", err)
 		}
+		a.mu.Lock()
 		a.st = st
 		a.api = client.New(a.cfg.Server, st.Credential, tlsCfg)
+		a.mu.Unlock()
 		return nil
 	}
 	if a.cfg.Token == "" {
@@ -166,15 +251,17 @@ func (a *Agent) enroll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server CA: %w", err)
 	}
+	a.mu.Lock()
 	a.st = st
 	a.api = client.New(a.cfg.Server, st.Credential, tlsCfg)
+	a.mu.Unlock()
 	a.cfg.Logger.InfoContext(ctx, "enrolled", "server", a.cfg.Server, "host_id", resp.HostID, "new_host", resp.Created)
 	return nil
 }
 
 // checkIn collects the inventory, sends a heartbeat, and the inventory
 // when the server asks for it.
-func (a *Agent) checkIn(ctx context.Context) error {
+func (a *Agent) checkIn(ctx context.Context, c *client.Client) error {
 	now := a.cfg.Now()
 	refresh := a.lastRefresh.IsZero() || now.Sub(a.lastRefresh) >= a.cfg.RefreshInterval
 	inv, err := a.cfg.Collector.Collect(ctx, refresh)
@@ -185,7 +272,7 @@ func (a *Agent) checkIn(ctx context.Context) error {
 		a.lastRefresh = now
 	}
 	hash := inv.ContentHash()
-	reply, err := a.api.Heartbeat(ctx, patchbay.Heartbeat{
+	reply, err := c.Heartbeat(ctx, patchbay.Heartbeat{
 		SchemaVersion:   patchbay.InventorySchemaVersion,
 		InventoryHash:   hash,
 		BootID:          inv.BootID,
@@ -200,7 +287,7 @@ func (a *Agent) checkIn(ctx context.Context) error {
 		a.cfg.Logger.DebugContext(ctx, "checked in, inventory unchanged")
 		return nil
 	}
-	if err := a.api.PutInventory(ctx, inv); err != nil {
+	if err := c.PutInventory(ctx, inv); err != nil {
 		return fmt.Errorf("send inventory: %w", err)
 	}
 	a.cfg.Logger.InfoContext(ctx, "inventory sent", "packages", len(inv.Packages), "updates", len(inv.Updates), "reboot_required", inv.RebootRequired)
