@@ -47,6 +47,8 @@ func (a *API) Routes() []Route {
 
 		{"POST", "/api/v1/agent/heartbeat", false, a.heartbeat},
 		{"PUT", "/api/v1/agent/inventory", false, a.putInventory},
+		{"GET", "/api/v1/agent/jobs", false, a.pollJobs},
+		{"POST", "/api/v1/agent/jobs/{id}/result", false, a.postJobResult},
 
 		{"GET", "/api/v1/hosts", false, a.listHosts},
 		{"GET", "/api/v1/hosts/{ref}", false, a.getHost},
@@ -63,6 +65,18 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/vulns", false, a.listVulns},
 		{"GET", "/api/v1/vulns/{cve}", false, a.getVuln},
 		{"POST", "/api/v1/vulns/evaluate", false, a.evaluateVulns},
+
+		{"POST", "/api/v1/rollouts", false, a.createRollout},
+		{"GET", "/api/v1/rollouts", false, a.listRollouts},
+		{"GET", "/api/v1/rollouts/{id}", false, a.getRollout},
+		{"POST", "/api/v1/rollouts/{id}/plan", false, a.planRollout},
+		{"POST", "/api/v1/rollouts/{id}/approve", false, a.rolloutAction(service.ActionApprove)},
+		{"POST", "/api/v1/rollouts/{id}/start", false, a.rolloutAction(service.ActionStart)},
+		{"POST", "/api/v1/rollouts/{id}/pause", false, a.rolloutAction(service.ActionPause)},
+		{"POST", "/api/v1/rollouts/{id}/resume", false, a.rolloutAction(service.ActionResume)},
+		{"POST", "/api/v1/rollouts/{id}/abort", false, a.rolloutAction(service.ActionAbort)},
+		{"POST", "/api/v1/rollouts/{id}/hosts/{host}/retry", false, a.retryRolloutHost},
+		{"POST", "/api/v1/rollouts/{id}/hosts/{host}/skip", false, a.skipRolloutHost},
 
 		{"POST", "/api/v1/tokens", false, a.createToken},
 		{"GET", "/api/v1/tokens", false, a.listTokens},
