@@ -6,13 +6,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchbay/patchbay/internal/agent"
+	"github.com/patchbay/patchbay/internal/agent/job"
 )
 
 func (e *env) agentCommand() *cobra.Command {
 	var (
-		stateDir, root    string
-		interval, refresh time.Duration
-		once              bool
+		stateDir, root, checksFile string
+		interval, refresh          time.Duration
+		once, jobs                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -21,6 +22,13 @@ func (e *env) agentCommand() *cobra.Command {
 per-host credential, kept in the state directory (mode 0600); later runs need
 only --server. Every interval the agent checks in, and sends its full
 inventory only when it changed.
+
+Unless --jobs=false, the agent also long-polls the server for jobs (refresh,
+install exact versions, run health checks) and runs them one at a time; each
+job is a step machine saved in STATE_DIR/jobs, so a job interrupted by a crash
+or restart is finished and reported truthfully when the agent starts again,
+and a job id never runs twice. Health checks are registered in the JSON file
+of --checks-file; a job can only name them.
 
 --server and --token may also come from PATCHBAY_SERVER and PATCHBAY_TOKEN.`,
 		Example: `  patchbay agent --server https://patchbay.example:8080 --token pbe1....
@@ -45,10 +53,17 @@ inventory only when it changed.
 			if err != nil {
 				return err
 			}
+			var exec *job.Executor
+			if jobs && !once {
+				if exec, err = newJobExecutor(stateDir, col.Manager, checksFile); err != nil {
+					return err
+				}
+			}
 			return agent.Run(cmd.Context(), agent.Config{
 				Server: server, Token: token, StateDir: stateDir,
 				Interval: interval, RefreshInterval: refresh, Once: once,
 				AgentVersion: buildVersion(), Collector: col, Logger: logger,
+				Jobs: exec,
 			})
 		},
 	}
@@ -57,6 +72,8 @@ inventory only when it changed.
 	f.StringVar(&root, "root", "/", "inventory this root filesystem (an image or VM template) instead of the running system")
 	f.DurationVar(&interval, "interval", 5*time.Minute, "time between check-ins (jittered by ±10%)")
 	f.DurationVar(&refresh, "refresh-interval", time.Hour, "time between package-index refreshes (apt-get update); 0: at every check-in")
-	f.BoolVar(&once, "once", false, "check in once and exit (non-zero exit status if it failed)")
+	f.BoolVar(&once, "once", false, "check in once and exit (non-zero exit status if it failed); runs no jobs")
+	f.BoolVar(&jobs, "jobs", true, "run the jobs the server gives this host (rollouts); false: only report inventory")
+	f.StringVar(&checksFile, "checks-file", "", "JSON file of the health checks jobs may run (Nagios plugins, HTTP); default: none")
 	return cmd
 }

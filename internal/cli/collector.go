@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
+	"github.com/patchbay/patchbay"
 	"github.com/patchbay/patchbay/internal/agent"
+	"github.com/patchbay/patchbay/internal/agent/check"
+	"github.com/patchbay/patchbay/internal/agent/job"
 	"github.com/patchbay/patchbay/internal/osinfo"
 	"github.com/patchbay/patchbay/internal/pkgmgr"
 	"github.com/patchbay/patchbay/internal/pkgmgr/apk"
@@ -16,7 +21,7 @@ import (
 
 // newCollector picks the package manager of the root filesystem and
 // builds the agent's collector.
-func newCollector(root string, logger *slog.Logger) (agent.Collector, error) {
+func newCollector(root string, logger *slog.Logger) (*agent.HostCollector, error) {
 	run := osexec.Runner{}
 	var m pkgmgr.Manager
 	switch pm := osinfo.DetectPackageManager(root); pm {
@@ -30,4 +35,46 @@ func newCollector(root string, logger *slog.Logger) (agent.Collector, error) {
 		return nil, fmt.Errorf("no supported package manager under %s (looked for dpkg, rpm with dnf/yum, apk)", root)
 	}
 	return &agent.HostCollector{Root: root, Manager: m, Now: time.Now, Logger: logger}, nil
+}
+
+// newJobExecutor builds the agent's job executor: job files in
+// STATE_DIR/jobs, the collector's package manager for refreshes and (when
+// it can) installs, and the health checks of checksFile ("" for none) run
+// through the os/exec runner.
+func newJobExecutor(stateDir string, m pkgmgr.Manager, checksFile string) (*job.Executor, error) {
+	cfg, err := check.Load(checksFile)
+	if err != nil {
+		return nil, err
+	}
+	in, ok := m.(pkgmgr.Installer)
+	if !ok {
+		in = noInstaller{tool: m.Name()}
+	}
+	return job.New(job.Config{
+		Dir:       filepath.Join(stateDir, "jobs"),
+		Manager:   m,
+		Installer: in,
+		Checks:    check.New(cfg, osexec.Runner{}, nil),
+	})
+}
+
+// noInstaller is the Installer of a package manager that cannot install
+// exact versions yet (apk): install jobs are refused before anything runs;
+// refresh and check jobs still work.
+type noInstaller struct{ tool string }
+
+func (n noInstaller) err() error {
+	return patchbay.Errorf(patchbay.EINVALID, "the agent cannot install packages with %s", n.tool)
+}
+
+func (n noInstaller) Validate([]patchbay.PackageVersion) error { return n.err() }
+
+func (n noInstaller) Install(context.Context, []patchbay.PackageVersion) ([]byte, error) {
+	return nil, n.err()
+}
+
+func (n noInstaller) Repair(context.Context) (bool, []byte, error) { return false, nil, nil }
+
+func (n noInstaller) Installed(context.Context, []patchbay.PackageVersion) ([]patchbay.PackageVersion, error) {
+	return nil, n.err()
 }

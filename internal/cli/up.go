@@ -65,11 +65,16 @@ it gracefully.`,
 				if err != nil {
 					return err
 				}
+				jobs, err := newJobExecutor(stateDir, col.Manager, "")
+				if err != nil {
+					return err
+				}
 				go func() {
 					agentDone <- agent.Run(ctx, agent.Config{
 						Server: rs.url, Token: token, StateDir: stateDir,
 						Interval: interval, RefreshInterval: refresh,
 						AgentVersion: buildVersion(), Collector: col, Logger: logger.With("component", "agent"),
+						Jobs: jobs,
 					})
 				}()
 			}

@@ -297,6 +297,10 @@ func TestThisMachine(t *testing.T) {
 // TestExitCodes: 0 ok, 1 error, 2 usage; --help everywhere.
 func TestExitCodes(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "none.json")
+	badChecks := filepath.Join(t.TempDir(), "checks.json")
+	if err := os.WriteFile(badChecks, []byte(`{"checks": [{"name": "disk", "type": "nagios", "comand": ["/bin/true"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -313,6 +317,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"hosts", "list", "-o", "yaml"}, 2, "want table or json"},
 		{[]string{"hosts", "set", "h", "novalue"}, 2, "want key=value"},
 		{[]string{"--config", cfg, "hosts", "list"}, 2, "no server configured"},
+		{[]string{"agent", "--server", "https://127.0.0.1:1", "--state-dir", filepath.Join(t.TempDir(), "st"), "--checks-file", cfg}, 1, "read checks file"},
+		{[]string{"agent", "--server", "https://127.0.0.1:1", "--state-dir", filepath.Join(t.TempDir(), "st"), "--checks-file", badChecks}, 1, `unknown field "comand"`},
 		{[]string{"--config", cfg, "--server", "https://127.0.0.1:1", "--token", "pba_x", "hosts", "list"}, 1, "connection refused"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
