@@ -139,8 +139,11 @@ func cveList(cves []string) string {
 	return " (" + strings.Join(cves, ", ") + ")"
 }
 
-// AdvisoryStore keeps advisories, the KEV catalog and findings.
+// AdvisoryStore keeps advisories, the KEV catalog, findings and feed
+// sources.
 type AdvisoryStore interface {
+	FeedStore
+
 	// ImportAdvisories upserts advisories by id in one transaction and
 	// reports which (ecosystem, package) pairs changed. An advisory whose
 	// content is unchanged is not rewritten.
@@ -209,4 +212,73 @@ type Vuln struct {
 	KEV        *KEVEntry  `json:"kev"`
 	Advisories []Advisory `json:"advisories"`
 	Findings   []Finding  `json:"findings"`
+}
+
+// Feed kinds: what a feed source's URL serves.
+const (
+	FeedOSV           = "osv"            // an OSV zip (osv.dev's per-ecosystem all.zip) or one OSV JSON document
+	FeedDebianTracker = "debian-tracker" // the Debian security tracker's JSON export
+	FeedKEV           = "kev"            // CISA's KEV catalog JSON
+)
+
+// Feed sync outcomes.
+const (
+	FeedImported    = "imported"     // downloaded and imported
+	FeedNotModified = "not-modified" // the server answered 304: nothing downloaded
+	FeedError       = "error"        // see LastError
+)
+
+// FeedSource is a URL the server downloads advisories from on a schedule,
+// with a conditional GET whose validators are ETag and LastModified.
+type FeedSource struct {
+	ID           int64     `json:"id"`
+	URL          string    `json:"url"`
+	Kind         string    `json:"kind"`
+	CreatedAt    time.Time `json:"created_at"`
+	ETag         string    `json:"etag"`
+	LastModified string    `json:"last_modified"`
+	LastSync     time.Time `json:"last_sync"`    // last attempt; zero: never
+	LastStatus   string    `json:"last_status"`  // FeedImported, FeedNotModified, FeedError or ""
+	LastError    string    `json:"last_error"`   // of the last attempt, "" when it succeeded
+	LastSuccess  time.Time `json:"last_success"` // last attempt that reached the feed (200 or 304)
+	// Counts of the last download imported: advisories (or KEV entries)
+	// read, and what the import made of them.
+	Entries   int `json:"entries"`
+	Added     int `json:"added"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+}
+
+// ValidateFeedSource checks a new source's URL and kind.
+func ValidateFeedSource(rawURL, kind string) error {
+	switch kind {
+	case FeedOSV, FeedDebianTracker, FeedKEV:
+	default:
+		return Errorf(EINVALID, "feed kind %q: want osv, debian-tracker or kev", kind)
+	}
+	if !strings.HasPrefix(rawURL, "https://") && !strings.HasPrefix(rawURL, "http://") {
+		return Errorf(EINVALID, "feed url %q: want an http:// or https:// URL", rawURL)
+	}
+	if len(rawURL) > 2048 {
+		return Errorf(EINVALID, "feed url: longer than 2048 bytes")
+	}
+	return nil
+}
+
+// FeedSourceRequest adds a feed source.
+type FeedSourceRequest struct {
+	URL  string `json:"url"`
+	Kind string `json:"kind"`
+}
+
+// FeedStore keeps the feed sources. It is part of AdvisoryStore.
+type FeedStore interface {
+	// CreateFeedSource adds a source; a URL already listed is ECONFLICT.
+	CreateFeedSource(ctx context.Context, url, kind string, now time.Time) (FeedSource, error)
+	FeedSources(ctx context.Context) ([]FeedSource, error)
+	FeedSource(ctx context.Context, id int64) (FeedSource, error)
+	DeleteFeedSource(ctx context.Context, id int64) error
+	// RecordFeedSync stores the outcome of a sync: validators, last sync,
+	// status, error, success time and counts, from src.
+	RecordFeedSync(ctx context.Context, src FeedSource) error
 }

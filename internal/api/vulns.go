@@ -151,3 +151,38 @@ func (a *API) evaluateVulns(w http.ResponseWriter, r *http.Request) error {
 	}
 	return web.WriteJSON(w, http.StatusOK, st)
 }
+
+// listFeedSources: GET /api/v1/advisory-sources
+func (a *API) listFeedSources(w http.ResponseWriter, r *http.Request) error {
+	srcs, err := a.svc.FeedSources(r.Context())
+	if err != nil {
+		return err
+	}
+	return web.WriteJSON(w, http.StatusOK, orEmpty(srcs))
+}
+
+// addFeedSource: POST /api/v1/advisory-sources with {"url": ..., "kind": "osv"}.
+func (a *API) addFeedSource(w http.ResponseWriter, r *http.Request) error {
+	var body patchbay.FeedSourceRequest
+	if err := web.DecodeJSON(w, r, 64<<10, &body); err != nil {
+		return err
+	}
+	src, err := a.svc.AddFeedSource(r.Context(), body)
+	if err != nil {
+		return err
+	}
+	return web.WriteJSON(w, http.StatusCreated, src)
+}
+
+// removeFeedSource: DELETE /api/v1/advisory-sources/{id}
+func (a *API) removeFeedSource(w http.ResponseWriter, r *http.Request) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return web.Errorf("feed source id %q: want a number", r.PathValue("id"))
+	}
+	if err := a.svc.RemoveFeedSource(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

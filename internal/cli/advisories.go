@@ -24,9 +24,9 @@ import (
 func (e *env) advisoriesCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "advisories",
-		Short: "Security advisories: import, list, show",
+		Short: "Security advisories: import, list, show, feed sources",
 	}
-	cmd.AddCommand(e.advisoriesImportCommand(), e.advisoriesListCommand(), e.advisoriesShowCommand())
+	cmd.AddCommand(e.advisoriesImportCommand(), e.advisoriesListCommand(), e.advisoriesShowCommand(), e.advisoriesSourcesCommand())
 	return cmd
 }
 
@@ -382,4 +382,85 @@ func day(t time.Time) string {
 // hostFindings is the findings part of `hosts show`.
 func hostFindings(ctx context.Context, c *client.Client, ref string) ([]patchbay.Finding, error) {
 	return c.Findings(ctx, client.VulnQuery{Host: ref})
+}
+
+// advisoriesSourcesCommand lists, adds and removes the feed sources the
+// server syncs on its own schedule (`patchbay server --feed-interval`).
+func (e *env) advisoriesSourcesCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sources",
+		Short: "Feed sources the server downloads advisories from, with their last sync",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := e.printer()
+			if err != nil {
+				return err
+			}
+			c, err := e.apiClient()
+			if err != nil {
+				return err
+			}
+			srcs, err := c.FeedSources(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return p.print(srcs, []string{"ID", "KIND", "URL", "LAST SYNC", "STATUS", "ENTRIES", "ADDED", "UPDATED", "ERROR"}, func() [][]string {
+				var rows [][]string
+				for _, s := range srcs {
+					last := "never"
+					if !s.LastSync.IsZero() {
+						last = s.LastSync.Local().Format("2006-01-02 15:04")
+					}
+					rows = append(rows, []string{strconv.FormatInt(s.ID, 10), s.Kind, s.URL, last, dash(s.LastStatus),
+						strconv.Itoa(s.Entries), strconv.Itoa(s.Added), strconv.Itoa(s.Updated), dash(s.LastError)})
+				}
+				return rows
+			})
+		},
+	}
+	var kind string
+	add := &cobra.Command{
+		Use:   "add URL --kind osv|debian-tracker|kev",
+		Short: "Add a feed source; the server syncs it within a minute, then on its schedule",
+		Example: `  patchbay advisories sources add https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip --kind osv
+  patchbay advisories sources add https://security-tracker.debian.org/tracker/data/json --kind debian-tracker
+  patchbay advisories sources add https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json --kind kev`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.apiClient()
+			if err != nil {
+				return err
+			}
+			src, err := c.AddFeedSource(cmd.Context(), args[0], kind)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "feed source %d added: %s (%s)\n", src.ID, src.URL, src.Kind)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&kind, "kind", "", "what the URL serves: osv (zip or one document), debian-tracker or kev")
+	add.MarkFlagRequired("kind")
+	remove := &cobra.Command{
+		Use:   "remove ID",
+		Short: "Stop syncing a feed source (what it imported stays)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return usagef("feed source id %q: want a number (see patchbay advisories sources)", args[0])
+			}
+			c, err := e.apiClient()
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveFeedSource(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "feed source %d removed\n", id)
+			return nil
+		},
+	}
+	cmd.AddCommand(add, remove)
+	return cmd
 }

@@ -31,6 +31,7 @@ type serverFlags struct {
 	// resetAdminPassword gives the web UI's admin user a new password,
 	// printed once, and ends its sessions.
 	resetAdminPassword bool
+	feedInterval       time.Duration // how often each advisory feed source is synced
 }
 
 func (f *serverFlags) register(cmd *cobra.Command) {
@@ -41,6 +42,7 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.tlsKey, "tls-key", "", "key of --tls-cert")
 	fl.StringVar(&f.tlsCA, "tls-ca", "", "CA certificate agents pin when --tls-cert is given (default: last certificate in --tls-cert)")
 	fl.StringArrayVar(&f.sans, "tls-san", nil, "extra host name or IP address for the generated serving certificate (repeatable)")
+	fl.DurationVar(&f.feedInterval, "feed-interval", service.DefaultFeedInterval, "how often the server syncs each advisory feed source (patchbay advisories sources)")
 	fl.BoolVar(&f.resetAdminPassword, "reset-admin-password", false, "give the web UI's admin user a new password (printed once) and sign it out everywhere")
 }
 
@@ -104,6 +106,7 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 		store.Close()
 		return nil, err
 	}
+	go svc.RunFeedSync(ctx, service.FeedSyncOptions{Every: f.feedInterval})
 	urlHost := host
 	if urlHost == "" || urlHost == "0.0.0.0" || urlHost == "::" {
 		urlHost = "127.0.0.1"

@@ -94,3 +94,20 @@ func (c *Client) EvaluateFleet(ctx context.Context) (patchbay.EvalStats, error) 
 	var out patchbay.EvalStats
 	return out, c.do(ctx, "POST", "/api/v1/vulns/evaluate", nil, &out)
 }
+
+// FeedSources lists the server's advisory feed sources.
+func (c *Client) FeedSources(ctx context.Context) ([]patchbay.FeedSource, error) {
+	var out []patchbay.FeedSource
+	return out, c.do(ctx, "GET", "/api/v1/advisory-sources", nil, &out)
+}
+
+// AddFeedSource adds an advisory feed source.
+func (c *Client) AddFeedSource(ctx context.Context, url, kind string) (patchbay.FeedSource, error) {
+	var out patchbay.FeedSource
+	return out, c.do(ctx, "POST", "/api/v1/advisory-sources", patchbay.FeedSourceRequest{URL: url, Kind: kind}, &out)
+}
+
+// RemoveFeedSource removes an advisory feed source.
+func (c *Client) RemoveFeedSource(ctx context.Context, id int64) error {
+	return c.do(ctx, "DELETE", fmt.Sprintf("/api/v1/advisory-sources/%d", id), nil, nil)
+}

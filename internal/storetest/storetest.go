@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"KEV", testKEV},
 		{"EvalHosts", testEvalHosts},
 		{"ReconcileFindings", testReconcileFindings},
+		{"FeedSources", testFeedSources},
 		{"Users", testUsers},
 		{"Sessions", testSessions},
 		{"ListHostsSortSearchCount", testListHostsSortSearchCount},
