@@ -112,6 +112,7 @@ Start here:
 		e.hostsCommand(),
 		e.tokensCommand(),
 		e.advisoriesCommand(), e.vulnsCommand(),
+		e.rolloutsCommand(),
 		e.versionCommand(),
 		e.labCommand(),
 	)

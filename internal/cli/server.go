@@ -107,6 +107,7 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 		return nil, err
 	}
 	go svc.RunFeedSync(ctx, service.FeedSyncOptions{Every: f.feedInterval})
+	go svc.RunScheduler(ctx, 5*time.Second) // rollouts: ticks, and at once after a job result
 	urlHost := host
 	if urlHost == "" || urlHost == "0.0.0.0" || urlHost == "::" {
 		urlHost = "127.0.0.1"

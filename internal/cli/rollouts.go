@@ -1,0 +1,551 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchbay/patchbay"
+	"github.com/patchbay/patchbay/internal/client"
+)
+
+func (e *env) rolloutsCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "rollouts", Short: "Rollouts: frozen patch sets installed ring after ring"}
+	cmd.AddCommand(e.rolloutsCreateCommand(), e.rolloutsListCommand(), e.rolloutsShowCommand())
+	for _, a := range []struct{ name, short string }{
+		{"plan", "Compute a draft's plan again from current pending updates, and show it"},
+		{"approve", "Approve a draft: its plan is frozen"},
+		{"start", "Start an approved rollout"},
+		{"pause", "Pause a running rollout (hosts in flight finish)"},
+		{"resume", "Resume a paused rollout"},
+		{"abort", "Abort a rollout: nothing new starts, undelivered jobs are withdrawn"},
+	} {
+		cmd.AddCommand(e.rolloutsActionCommand(a.name, a.short))
+	}
+	cmd.AddCommand(e.rolloutsHostCommand("retry", "Put a failed host back to pending"),
+		e.rolloutsHostCommand("skip", "Skip a pending or failed host so its ring can move on"))
+	return cmd
+}
+
+func (e *env) rolloutsCreateCommand() *cobra.Command {
+	var (
+		def          patchbay.Rollout
+		target       string
+		securityOnly bool
+		rings        []string
+		budget       string
+		window       string
+		hostTimeout  string
+	)
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a draft rollout and show its plan (host × package × installed → planned)",
+		Long: `Create a draft rollout. The plan — the exact version of each package every
+targeted host will install, and its ring — is shown now and frozen by approve.
+
+Rings run in order. --ring NAME:SPEC, where SPEC is comma-separated:
+  selector=KEY=VALUE   hosts matching this asset field or label (repeatable)
+  count=N | percent=N  or N hosts / N% of the hosts no earlier ring took
+  concurrency=N        hosts at once (default 1)
+  bake=DURATION        wait after the ring before the next (10m, 2h, 1d)
+  gates=A+B            health checks (agent config) each host must pass
+  canary               a failed gate here halts the whole rollout
+End with a ring of percent=100 to take the rest.
+
+--window 'cron=MIN HOUR DOM MON DOW;duration=4h;tz=Europe/London[;offset=4d]':
+hosts start only inside it; both day fields must match (so '0 22 8-14 * 2' is
+the second Tuesday), offset moves it by days (offset=4d: the Saturday after).`,
+		Example: `  patchbay rollouts create --name october --target env=prod --security-only \
+    --ring canary:selector=role=template,gates=web,canary,bake=1h \
+    --ring wave1:percent=50,concurrency=2,bake=10m --ring rest:percent=100,concurrency=4 \
+    --budget 1 --window 'cron=0 22 * * 2;duration=4h;tz=Europe/London;offset=4d'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := e.printer()
+			if err != nil {
+				return err
+			}
+			def.Policy = patchbay.PolicyAll
+			if securityOnly {
+				def.Policy = patchbay.PolicySecurity
+			}
+			if def.Target, err = patchbay.ParseSelector(target); err != nil {
+				return usagef("--target: %s", patchbay.ErrorMessage(err))
+			}
+			if len(rings) == 0 {
+				return usagef("give at least one --ring (e.g. --ring all:percent=100)")
+			}
+			for _, s := range rings {
+				g, err := parseRing(s)
+				if err != nil {
+					return err
+				}
+				def.Rings = append(def.Rings, g)
+			}
+			if def.Budget, err = parseBudget(budget); err != nil {
+				return err
+			}
+			if window != "" {
+				w, err := parseWindow(window)
+				if err != nil {
+					return err
+				}
+				def.Window = &w
+			}
+			if hostTimeout != "" {
+				if def.HostTimeout, err = parseDuration(hostTimeout); err != nil {
+					return usagef("--host-timeout: %v", err)
+				}
+			}
+			c, err := e.apiClient()
+			if err != nil {
+				return err
+			}
+			d, err := c.CreateRollout(cmd.Context(), def)
+			if err != nil {
+				return err
+			}
+			if err := printPlan(p, d); err != nil {
+				return err
+			}
+			if p.format != "json" {
+				fmt.Fprintf(e.stderr, "rollout %d created as a draft. Check the plan, then:\n  patchbay rollouts approve %d && patchbay rollouts start %d\n", d.Rollout.ID, d.Rollout.ID, d.Rollout.ID)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&def.Name, "name", "", "name of the rollout")
+	f.StringVar(&target, "target", "", "hosts to patch, key=value[,key=value] over asset fields and labels (default: all)")
+	f.BoolVar(&securityOnly, "security-only", false, "plan only updates from a security origin (default: all pending updates)")
+	f.StringArrayVar(&rings, "ring", nil, "NAME:SPEC, in order (repeatable; see above)")
+	f.StringVar(&budget, "budget", "0", "failures the whole rollout tolerates before it halts: a count or N%")
+	f.StringVar(&window, "window", "", "maintenance window: 'cron=...;duration=...;tz=...[;offset=Nd]' (default: always)")
+	f.StringVar(&hostTimeout, "host-timeout", "2h", "a host with no result after this long fails (0: never)")
+	return cmd
+}
+
+// parseRing reads NAME:key=value,... (see rollouts create --help).
+func parseRing(s string) (patchbay.Ring, error) {
+	name, spec, _ := strings.Cut(s, ":")
+	g := patchbay.Ring{Name: strings.TrimSpace(name), MaxConcurrency: 1}
+	if g.Name == "" {
+		return g, usagef("--ring %q: want NAME:SPEC", s)
+	}
+	for _, kv := range strings.Split(spec, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		var err error
+		switch k {
+		case "selector":
+			sk, sv, ok := strings.Cut(v, "=")
+			if !ok || sk == "" || sv == "" {
+				return g, usagef("--ring %s: selector=KEY=VALUE, not %q", g.Name, kv)
+			}
+			if g.Selector == nil {
+				g.Selector = patchbay.Selector{}
+			}
+			g.Selector[sk] = sv
+		case "count":
+			g.Count, err = strconv.Atoi(v)
+		case "percent":
+			g.Percent, err = strconv.Atoi(strings.TrimSuffix(v, "%"))
+		case "concurrency":
+			g.MaxConcurrency, err = strconv.Atoi(v)
+		case "bake":
+			g.BakeTime, err = parseDuration(v)
+		case "gates":
+			g.HealthGates = strings.Split(v, "+")
+		case "canary":
+			g.Canary = v == "" || v == "true"
+		default:
+			return g, usagef("--ring %s: unknown key %q (want selector, count, percent, concurrency, bake, gates, canary)", g.Name, k)
+		}
+		if err != nil {
+			return g, usagef("--ring %s: %s: %v", g.Name, kv, err)
+		}
+	}
+	return g, nil
+}
+
+func parseBudget(s string) (patchbay.FailureBudget, error) {
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return patchbay.FailureBudget{}, usagef("--budget %q: want a count or N%%", s)
+		}
+		return patchbay.FailureBudget{Percent: n}, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return patchbay.FailureBudget{}, usagef("--budget %q: want a count or N%%", s)
+	}
+	return patchbay.FailureBudget{Count: n}, nil
+}
+
+// parseWindow reads cron=...;duration=...;tz=...;offset=Nd.
+func parseWindow(s string) (patchbay.Window, error) {
+	var w patchbay.Window
+	for _, kv := range strings.Split(s, ";") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		v = strings.TrimSpace(v)
+		var err error
+		switch strings.TrimSpace(k) {
+		case "cron":
+			w.Cron = v
+		case "duration":
+			w.Duration, err = parseDuration(v)
+		case "tz":
+			w.TimeZone = v
+		case "offset":
+			w.DayOffset, err = strconv.Atoi(strings.TrimSuffix(v, "d"))
+		default:
+			return w, usagef("--window: unknown key %q (want cron, duration, tz, offset)", k)
+		}
+		if err != nil {
+			return w, usagef("--window: %s: %v", kv, err)
+		}
+	}
+	return w, nil
+}
+
+// parseDuration reads Go durations plus whole days ("2d").
+func parseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil {
+			return 0, fmt.Errorf("duration %q: want e.g. 30m, 4h or 2d", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want e.g. 30m, 4h or 2d", s)
+	}
+	return d, nil
+}
+
+// printPlan writes the plan: one row per host and package.
+func printPlan(p printer, d patchbay.RolloutDetail) error {
+	return p.print(d, []string{"HOST", "RING", "STATE", "PACKAGE", "INSTALLED", "PLANNED"}, func() [][]string {
+		var rows [][]string
+		for _, h := range d.Hosts {
+			ring := ringName(d.Rollout, h.Ring)
+			if len(h.Patches) == 0 {
+				rows = append(rows, []string{h.Hostname, ring, string(h.State), "-", "-", dash(h.Reason)})
+			}
+			for _, pv := range h.Patches {
+				inst := d.Installed[h.HostID][pv.Name+":"+pv.Arch]
+				rows = append(rows, []string{h.Hostname, ring, string(h.State), pv.Name + archSuffix(pv.Arch), dash(inst), pv.Version})
+			}
+		}
+		return rows
+	})
+}
+
+func archSuffix(a string) string {
+	if a == "" {
+		return ""
+	}
+	return ":" + a
+}
+
+func ringName(r patchbay.Rollout, i int) string {
+	if i >= 0 && i < len(r.Rings) {
+		return r.Rings[i].Name
+	}
+	return strconv.Itoa(i)
+}
+
+func rolloutArg(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usagef("rollout id %q: want a positive number (see patchbay rollouts list)", s)
+	}
+	return id, nil
+}
+
+func (e *env) rolloutsActionCommand(action, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   action + " ID",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := e.printer()
+			if err != nil {
+				return err
+			}
+			id, err := rolloutArg(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := e.apiClient()
+			if err != nil {
+				return err
+			}
+			d, err := c.RolloutAction(cmd.Context(), id, action)
+			if err != nil {
+				return err
+			}
+			if action == "plan" {
+				return printPlan(p, d)
+			}
+			if p.format == "json" {
+				return p.print(d, nil, nil)
+			}
+			status := ""
+			if d.Rollout.State == patchbay.RolloutRunning || d.Rollout.State == patchbay.RolloutPaused {
+				status = statusSuffix(d.Status)
+			}
+			fmt.Fprintf(e.stdout, "rollout %d (%s) is %s%s\n", id, d.Rollout.Name, d.Rollout.State, status)
+			return nil
+		},
+	}
+}
+
+func statusSuffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+func (e *env) rolloutsHostCommand(action, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   action + " ID HOST",
+		Short: short,
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := e.printer()
+			if err != nil {
+				return err
+			}
+			id, err := rolloutArg(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := e.apiClient()
+			if err != nil {
+				return err
+			}
+			d, err := c.RolloutHostAction(cmd.Context(), id, args[1], action)
+			if err != nil {
+				return err
+			}
+			if p.format == "json" {
+				return p.print(d, nil, nil)
+			}
+			fmt.Fprintf(e.stdout, "rollout %d: %s %s%s\n", id, action, args[1], statusSuffix(d.Status))
+			return nil
+		},
+	}
+}
+
+func (e *env) rolloutsListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List rollouts, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := e.printer()
+			if err != nil {
+				return err
+			}
+			c, err := e.apiClient()
+			if err != nil {
+				return err
+			}
+			list, err := c.ListRollouts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return p.print(list, []string{"ID", "NAME", "STATE", "POLICY", "TARGET", "RINGS", "CREATED"}, func() [][]string {
+				var rows [][]string
+				for _, r := range list {
+					names := make([]string, len(r.Rings))
+					for i, g := range r.Rings {
+						names[i] = g.Name
+					}
+					rows = append(rows, []string{strconv.FormatInt(r.ID, 10), r.Name, string(r.State), r.Policy, dash(r.Target.String()),
+						strings.Join(names, ","), r.CreatedAt.Local().Format("2006-01-02 15:04")})
+				}
+				return rows
+			})
+		},
+	}
+}
+
+func (e *env) rolloutsShowCommand() *cobra.Command {
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a rollout: state, rings, hosts and its log (--watch redraws every 2 s until it ends)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := e.printer()
+			if err != nil {
+				return err
+			}
+			id, err := rolloutArg(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := e.apiClient()
+			if err != nil {
+				return err
+			}
+			if !watch {
+				d, err := c.Rollout(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				if p.format == "json" {
+					return p.print(d, nil, nil)
+				}
+				return writeRollout(e.stdout, d, time.Now())
+			}
+			return watchRollout(cmd.Context(), c, id, e.stdout, 2*time.Second)
+		},
+	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw every 2 s until the rollout is completed, halted or aborted")
+	return cmd
+}
+
+// watchRollout redraws the rollout every interval until it is final or
+// ctx ends.
+func watchRollout(ctx context.Context, c *client.Client, id int64, w io.Writer, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		d, err := c.Rollout(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(w, "\033[H\033[2J") // home and clear
+		if err := writeRollout(w, d, time.Now()); err != nil {
+			return err
+		}
+		if d.Rollout.State.Final() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// writeRollout renders a rollout for a terminal.
+func writeRollout(w io.Writer, d patchbay.RolloutDetail, now time.Time) error {
+	r := d.Rollout
+	state := string(r.State)
+	if r.PauseCause != "" {
+		state += " (" + string(r.PauseCause) + ")"
+	}
+	fmt.Fprintf(w, "Rollout %d  %s  %s\n", r.ID, r.Name, strings.ToUpper(state))
+	if d.Status != "" {
+		fmt.Fprintf(w, "  %s\n", d.Status)
+	}
+	fmt.Fprintf(w, "Policy %s, target %s, failure budget %s, host timeout %s\n", r.Policy, dash(r.Target.String()), r.Budget, durationOrNone(r.HostTimeout))
+	if r.Window != nil {
+		fmt.Fprintf(w, "Window %q for %s in %s", r.Window.Cron, r.Window.Duration, r.Window.TimeZone)
+		if r.Window.DayOffset != 0 {
+			fmt.Fprintf(w, ", offset %dd", r.Window.DayOffset)
+		}
+		fmt.Fprintln(w)
+	}
+	var counts []string
+	for _, s := range patchbay.HostRunStates {
+		if n := d.Counts[s]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	fmt.Fprintf(w, "Hosts: %d (%s)\n", len(d.Hosts), strings.Join(counts, ", "))
+	for i, g := range r.Rings {
+		n, done := 0, 0
+		for _, h := range d.Hosts {
+			if h.Ring == i {
+				n++
+				if h.State.Done() {
+					done++
+				}
+			}
+		}
+		fmt.Fprintf(w, "  ring %d %-10s %d/%d done  %s\n", i+1, g.Name, done, n, ringSpec(g))
+	}
+	fmt.Fprintln(w)
+	p := printer{w: w, format: "table"}
+	if err := p.print(nil, []string{"HOST", "RING", "STATE", "ATTEMPTS", "PACKAGES", "STARTED", "FINISHED", "REASON"}, func() [][]string {
+		var rows [][]string
+		for _, h := range d.Hosts {
+			reason := h.Reason
+			if h.FailedGate != "" && !strings.Contains(reason, h.FailedGate) {
+				reason = "gate " + h.FailedGate + ": " + reason
+			}
+			rows = append(rows, []string{h.Hostname, ringName(r, h.Ring), string(h.State), strconv.Itoa(h.Attempts), strconv.Itoa(len(h.Patches)),
+				agoOrDash(h.StartedAt, now), agoOrDash(h.FinishedAt, now), dash(reason)})
+		}
+		return rows
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nLog:")
+	events := d.Events
+	if len(events) > 12 {
+		events = events[len(events)-12:]
+	}
+	for _, ev := range events {
+		fmt.Fprintf(w, "  %s  %-10s %-15s %s\n", ev.Time.Local().Format("2006-01-02 15:04:05"), ev.Actor, ev.Kind, ev.Detail)
+	}
+	return nil
+}
+
+func ringSpec(g patchbay.Ring) string {
+	var parts []string
+	switch {
+	case len(g.Selector) > 0:
+		parts = append(parts, "selector "+g.Selector.String())
+	case g.Count > 0:
+		parts = append(parts, fmt.Sprintf("%d hosts", g.Count))
+	default:
+		parts = append(parts, fmt.Sprintf("%d%% of the rest", g.Percent))
+	}
+	parts = append(parts, fmt.Sprintf("concurrency %d", g.MaxConcurrency))
+	if g.BakeTime > 0 {
+		parts = append(parts, "bake "+g.BakeTime.String())
+	}
+	if len(g.HealthGates) > 0 {
+		parts = append(parts, "gates "+strings.Join(g.HealthGates, "+"))
+	}
+	if g.Canary {
+		parts = append(parts, "canary")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func durationOrNone(d time.Duration) string {
+	if d == 0 {
+		return "none"
+	}
+	return d.String()
+}
+
+func agoOrDash(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return ago(t, now)
+}
