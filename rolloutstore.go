@@ -2,8 +2,13 @@ package patchbay
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
+
+// RolloutCause is the Cause of a host's timeline event that a rollout's
+// job made: "rollout:ID".
+func RolloutCause(rolloutID int64) string { return fmt.Sprintf("rollout:%d", rolloutID) }
 
 // RolloutEvent is one entry of a rollout's own log: who created, approved,
 // started, paused, resumed or aborted it, and the state changes the
@@ -87,6 +92,9 @@ type JobStore interface {
 	// and marks queued ones delivered at now.
 	PendingJobs(ctx context.Context, hostID int64, now time.Time) ([]Job, error)
 	JobRecord(ctx context.Context, id string) (JobRecord, error)
+	// HostJobs lists the host's jobs queued at or after since, newest
+	// first.
+	HostJobs(ctx context.Context, hostID int64, since time.Time) ([]JobRecord, error)
 	// FinishJob stores the final result of a job that belongs to no
 	// rollout; a job of a rollout finishes through UpdateRollout.
 	FinishJob(ctx context.Context, res JobResult, now time.Time) error

@@ -58,6 +58,10 @@ func (s *Service) ReportInventory(ctx context.Context, inv patchbay.Inventory) e
 		}
 		now := s.now()
 		events := Diff(old, inv, h.InventoryHash != "", now, patchbay.CauseObserved)
+		if err := s.attributeEvents(ctx, h.ID, events, now); err != nil {
+			// The changes are still recorded, as observed.
+			s.logger.ErrorContext(ctx, "attribute events to rollouts", "host_id", h.ID, "err", err)
+		}
 		err = s.store.SaveInventory(ctx, h.ID, h.InventoryHash, inv, events, now)
 		if patchbay.ErrorCode(err) == patchbay.ECONFLICT && attempt == 0 {
 			continue

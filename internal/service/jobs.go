@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/patchbay/patchbay"
@@ -110,5 +111,56 @@ func (s *Service) PostJobResult(ctx context.Context, id string, res patchbay.Job
 	}
 	s.logger.InfoContext(ctx, "job result", "job_id", id, "host_id", p.HostID, "status", res.Status)
 	s.wakeScheduler()
+	return nil
+}
+
+// attributionWindow is how far back a host's rollout jobs are looked at
+// when its inventory changes.
+const attributionWindow = 7 * 24 * time.Hour
+
+// attributeEvents gives the package events of a host's new inventory that
+// a rollout's job explains (the job was handed to the agent and planned
+// exactly that package at exactly that new version) the rollout as their
+// cause, and the job in their detail. The newest job wins.
+func (s *Service) attributeEvents(ctx context.Context, hostID int64, events []patchbay.Event, now time.Time) error {
+	isPkg := func(k patchbay.EventKind) bool {
+		return k == patchbay.EventPackageInstalled || k == patchbay.EventPackageUpgraded || k == patchbay.EventPackageDowngraded
+	}
+	if !slices.ContainsFunc(events, func(e patchbay.Event) bool { return isPkg(e.Kind) }) {
+		return nil
+	}
+	jobs, err := s.store.HostJobs(ctx, hostID, now.Add(-attributionWindow))
+	if err != nil {
+		return err
+	}
+	type planned struct{ name, version string }
+	by := map[planned][]patchbay.JobRecord{}
+	for _, j := range jobs {
+		if j.RolloutID == 0 || j.State == patchbay.JobQueued {
+			continue
+		}
+		for _, p := range j.Job.Packages {
+			k := planned{p.Name, p.Version}
+			by[k] = append(by[k], j)
+		}
+	}
+	for i := range events {
+		e := &events[i]
+		if !isPkg(e.Kind) {
+			continue
+		}
+		for _, j := range by[planned{e.Package, e.NewVersion}] {
+			if !slices.ContainsFunc(j.Job.Packages, func(p patchbay.PackageVersion) bool {
+				return p.Name == e.Package && p.Version == e.NewVersion && (p.Arch == "" || p.Arch == e.Arch)
+			}) {
+				continue
+			}
+			e.Cause = patchbay.RolloutCause(j.RolloutID)
+			if e.Detail == "" {
+				e.Detail = "job " + j.Job.ID
+			}
+			break
+		}
+	}
 	return nil
 }

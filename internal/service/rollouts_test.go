@@ -390,3 +390,34 @@ func TestPollJobsWakes(t *testing.T) {
 		t.Errorf("poll by a user: %v", err)
 	}
 }
+
+// TestRolloutCausesTimelineEvents: after a rollout's job, the host's
+// upgrade to the planned version shows the rollout as its cause; a change
+// the plan did not make stays observed.
+func TestRolloutCausesTimelineEvents(t *testing.T) {
+	f := newFleet(t, "h1")
+	def := twoRings()
+	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 1}}
+	id := f.create(def).Rollout.ID
+	f.act(id, service.ActionApprove)
+	f.act(id, service.ActionStart)
+	f.result("h1", patchbay.JobSucceeded)
+	p, _ := patchbay.PrincipalFrom(f.hosts["h1"])
+	f.report(f.hosts["h1"], patchbay.Inventory{SchemaVersion: patchbay.InventorySchemaVersion, MachineID: fmt.Sprintf("%032x", 1), Hostname: "h1",
+		PackageManager: "apt", Arch: "amd64", OS: patchbay.OS{ID: "debian", VersionID: "12", Codename: "bookworm", Name: "Debian GNU/Linux"},
+		Packages: []patchbay.Package{debPkg("openssl", "openssl", "3.0.15-1~deb12u1"), debPkg("vim", "vim", "2:9.0.1378-2+deb12u1")}})
+	events, err := f.svc.HostHistory(f.admin, fmt.Sprint(p.HostID), service.HistoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	causes := map[string]string{}
+	for _, e := range events {
+		if e.Kind == patchbay.EventPackageUpgraded {
+			causes[e.Package] = e.Cause + " " + e.Detail
+		}
+	}
+	want := map[string]string{"openssl": "rollout:1 job r1-h1-a1", "vim": "observed "}
+	if diff := cmp.Diff(want, causes); diff != "" {
+		t.Errorf("causes of upgrades (-want +got):\n%s", diff)
+	}
+}

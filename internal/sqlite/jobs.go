@@ -104,40 +104,72 @@ func (db *DB) PendingJobs(ctx context.Context, hostID int64, now time.Time) ([]p
 	return jobs, nil
 }
 
+const jobColumns = `id, host_id, rollout_id, payload, state, result, queued_at, delivered_at, finished_at`
+
+func scanJob(sc interface{ Scan(...any) error }) (patchbay.JobRecord, error) {
+	var (
+		j                           patchbay.JobRecord
+		id                          string
+		rollout                     sql.NullInt64
+		payload, state, result      string
+		queued, delivered, finished int64
+	)
+	if err := sc.Scan(&id, &j.HostID, &rollout, &payload, &state, &result, &queued, &delivered, &finished); err != nil {
+		return j, err
+	}
+	if err := json.Unmarshal([]byte(payload), &j.Job); err != nil {
+		return j, fmt.Errorf("job %s: payload: %w", id, err)
+	}
+	if result != "" {
+		j.Result = &patchbay.JobResult{}
+		if err := json.Unmarshal([]byte(result), j.Result); err != nil {
+			return j, fmt.Errorf("job %s: result: %w", id, err)
+		}
+	}
+	j.RolloutID, j.State = rollout.Int64, patchbay.JobState(state)
+	j.QueuedAt, j.DeliveredAt, j.FinishedAt = fromNanos(queued), fromNanos(delivered), fromNanos(finished)
+	return j, nil
+}
+
 // JobRecord returns a job with its state and result.
 func (db *DB) JobRecord(ctx context.Context, id string) (patchbay.JobRecord, error) {
 	var j patchbay.JobRecord
-	err := db.readTx(ctx, func(tx *sql.Tx) error {
-		var (
-			rollout                     sql.NullInt64
-			payload, state, result      string
-			queued, delivered, finished int64
-		)
-		err := tx.QueryRowContext(ctx, `SELECT host_id, rollout_id, payload, state, result, queued_at, delivered_at, finished_at
-			FROM jobs WHERE id = ?`, id).Scan(&j.HostID, &rollout, &payload, &state, &result, &queued, &delivered, &finished)
+	err := db.readTx(ctx, func(tx *sql.Tx) (err error) {
+		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 		if err == sql.ErrNoRows {
 			return patchbay.Errorf(patchbay.ENOTFOUND, "job %s not found", id)
 		}
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal([]byte(payload), &j.Job); err != nil {
-			return err
-		}
-		if result != "" {
-			j.Result = &patchbay.JobResult{}
-			if err := json.Unmarshal([]byte(result), j.Result); err != nil {
-				return err
-			}
-		}
-		j.RolloutID, j.State = rollout.Int64, patchbay.JobState(state)
-		j.QueuedAt, j.DeliveredAt, j.FinishedAt = fromNanos(queued), fromNanos(delivered), fromNanos(finished)
-		return nil
+		return err
 	})
 	if err != nil {
 		return j, fmt.Errorf("job %s: %w", id, err)
 	}
 	return j, nil
+}
+
+// HostJobs lists the host's jobs queued at or after since, newest first.
+func (db *DB) HostJobs(ctx context.Context, hostID int64, since time.Time) ([]patchbay.JobRecord, error) {
+	jobs := []patchbay.JobRecord{}
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE host_id = ? AND queued_at >= ?
+			ORDER BY queued_at DESC, id DESC`, hostID, nanos(since))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			j, err := scanJob(rows)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jobs of host %d: %w", hostID, err)
+	}
+	return jobs, nil
 }
 
 // FinishJob stores the final result of a job.

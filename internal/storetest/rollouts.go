@@ -143,6 +143,21 @@ func testRollouts(t *testing.T, s patchbay.Store) {
 	}
 	_, err = s.JobRecord(ctx, "nope")
 	wantCode(t, err, patchbay.ENOTFOUND)
+	hostJobs, err := s.HostJobs(ctx, a.ID, at(time.Minute))
+	must(t, err)
+	if diff := cmp.Diff([]patchbay.JobRecord{wantRec}, hostJobs); diff != "" {
+		t.Errorf("HostJobs (-want +got):\n%s", diff)
+	}
+	for _, tc := range []struct {
+		host  int64
+		since time.Time
+	}{{a.ID, at(time.Minute + 1)}, {b.ID, at(0)}} {
+		hostJobs, err = s.HostJobs(ctx, tc.host, tc.since)
+		must(t, err)
+		if len(hostJobs) != 0 {
+			t.Errorf("HostJobs(%d, %v) = %+v, want none", tc.host, tc.since, hostJobs)
+		}
+	}
 
 	res := patchbay.JobResult{JobID: job.ID, Action: patchbay.JobInstall, Status: patchbay.JobSucceeded,
 		Steps: []patchbay.StepResult{{Name: "install", Status: patchbay.JobSucceeded, StartedAt: at(time.Minute).UTC()}}, StartedAt: at(time.Minute).UTC()}
