@@ -66,6 +66,12 @@ func (a *Agent) jobLoop(ctx context.Context) {
 		}
 		failures++
 		wait := backoff(failures, jobBackoffCap)
+		if patchbay.ErrorCode(err) == patchbay.ENOTFOUND {
+			// Only the poll returns "not found" here (a result the server
+			// does not know is dropped by post): a server without the job
+			// routes. Ask again at the check-in pace, not every 30 s.
+			wait = jitter(max(a.cfg.Interval, jobBackoffCap), 0.1)
+		}
 		log.WarnContext(ctx, "jobs: server exchange failed", "err", err, "retry_in", wait.Round(time.Second))
 		a.unauthorized(ctx, err, c)
 		if a.cfg.Sleep(ctx, wait) != nil {

@@ -21,7 +21,9 @@ import (
 
 	"github.com/patchbay/patchbay"
 	"github.com/patchbay/patchbay/internal/agent/job"
+	"github.com/patchbay/patchbay/internal/credential"
 	"github.com/patchbay/patchbay/internal/pkgmgr"
+	"github.com/patchbay/patchbay/internal/pki"
 )
 
 // controlServer is a fake Patchbay server at the process boundary: the
@@ -49,17 +51,30 @@ type controlServer struct {
 	heldDeliveries int
 	waitingPolls   int
 	deliveries     map[string]int // job id -> times delivered
+	polls          int
+	noJobRoutes    bool // a server from before jobs: 404 on the poll
+	// token is the enrolment token the agent is given ("": none);
+	// enrolments counts POST /api/v1/enroll, which hands out newCred.
+	token, newCred string
+	enrolments     int
 }
 
 func newControlServer(t *testing.T) *controlServer {
-	cs := &controlServer{t: t, cred: "pbh_test", changed: make(chan struct{}), deliveries: map[string]int{}}
+	cs := &controlServer{t: t, cred: savedCred, changed: make(chan struct{}), deliveries: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/agent/heartbeat", cs.heartbeat)
 	mux.HandleFunc("PUT /api/v1/agent/inventory", cs.inventory)
 	mux.HandleFunc("GET /api/v1/agent/jobs", cs.poll)
 	mux.HandleFunc("POST /api/v1/agent/jobs/{id}/result", cs.result)
 	cs.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+cs.cred {
+		if r.Method == "POST" && r.URL.Path == "/api/v1/enroll" {
+			cs.enroll(w, r)
+			return
+		}
+		cs.mu.Lock()
+		cred := cs.cred
+		cs.mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+cred {
 			writeError(w, http.StatusUnauthorized, patchbay.EUNAUTHORIZED, "bad credential")
 			return
 		}
@@ -99,6 +114,22 @@ func (cs *controlServer) notify() {
 	cs.changed = make(chan struct{})
 }
 
+// enroll exchanges the enrolment token for a new credential, which from
+// then on is the only one accepted.
+func (cs *controlServer) enroll(w http.ResponseWriter, r *http.Request) {
+	var req patchbay.EnrollRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Token == "" || req.Token != cs.token {
+		writeError(w, http.StatusUnauthorized, patchbay.EUNAUTHORIZED, "bad enrolment token")
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.enrolments++
+	cs.cred = cs.newCred
+	cs.notify()
+	json.NewEncoder(w).Encode(patchbay.EnrollResponse{HostID: 1, Credential: cs.newCred})
+}
+
 func (cs *controlServer) heartbeat(w http.ResponseWriter, r *http.Request) {
 	var hb patchbay.Heartbeat
 	if err := json.NewDecoder(r.Body).Decode(&hb); err != nil {
@@ -128,6 +159,15 @@ func (cs *controlServer) inventory(w http.ResponseWriter, r *http.Request) {
 // poll answers GET /api/v1/agent/jobs?wait=SECONDS: the queued jobs at
 // once, else the first job queued within the wait, else 204.
 func (cs *controlServer) poll(w http.ResponseWriter, r *http.Request) {
+	cs.mu.Lock()
+	cs.polls++
+	gone := cs.noJobRoutes
+	cs.notify()
+	cs.mu.Unlock()
+	if gone {
+		http.NotFound(w, r)
+		return
+	}
 	secs, err := strconv.Atoi(r.URL.Query().Get("wait"))
 	if err != nil || secs < 0 || secs > 60 {
 		writeError(w, http.StatusBadRequest, patchbay.EINVALID, "wait: 0-60 seconds")
@@ -382,12 +422,15 @@ func newExecutor(t *testing.T, stateDir string, pm *fakePM) *job.Executor {
 	return e
 }
 
+// savedCred is the credential startAgent saves as the agent's.
+const savedCred = "pbh_test"
+
 // startAgent runs an agent enrolled with cs (its state saved as after an
 // enrolment) on stateDir, with the real executor over pm.
 func startAgent(t *testing.T, cs *controlServer, stateDir string, pm *fakePM) *testAgent {
 	t.Helper()
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cs.srv.Certificate().Raw})
-	if err := saveState(stateDir, state{Server: cs.srv.URL, HostID: 1, MachineID: "m1", Credential: cs.cred, CAPEM: string(caPEM)}); err != nil {
+	if err := saveState(stateDir, state{Server: cs.srv.URL, HostID: 1, MachineID: "m1", Credential: savedCred, CAPEM: string(caPEM)}); err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -396,7 +439,7 @@ func startAgent(t *testing.T, cs *controlServer, stateDir string, pm *fakePM) *t
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{
-			Server: cs.srv.URL, StateDir: stateDir, Interval: time.Hour, RefreshInterval: time.Hour,
+			Server: cs.srv.URL, Token: cs.token, StateDir: stateDir, Interval: time.Hour, RefreshInterval: time.Hour,
 			Collector: &HostCollector{Root: "/", Manager: pm, Now: time.Now, Logger: logger},
 			Jobs:      newExecutor(t, stateDir, pm), JobWait: 5 * time.Second,
 			Sleep: ta.sleeps.sleep, Logger: logger,
@@ -617,5 +660,66 @@ func TestInvalidJobRefusedAndReported(t *testing.T) {
 	}
 	if n := ta.pm.installCount(); n != 0 {
 		t.Errorf("package manager ran %d times", n)
+	}
+}
+
+func (s *sleeps) long() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, d := range s.d {
+		if d >= time.Minute {
+			n++
+		}
+	}
+	return n
+}
+
+// TestServerWithoutJobRoutes: an agent of this version talking to an
+// older server asks for jobs again at the check-in pace, not every few
+// seconds.
+func TestServerWithoutJobRoutes(t *testing.T) {
+	cs := newControlServer(t)
+	cs.noJobRoutes = true
+	ta := startAgent(t, cs, t.TempDir(), newFakePM())
+	// Two long waits: the check-in loop's interval and the job loop's
+	// after its refused poll.
+	deadline := time.Now().Add(20 * time.Second)
+	for ta.sleeps.long() < 2 {
+		if time.Now().After(deadline) {
+			cs.mu.Lock()
+			defer cs.mu.Unlock()
+			t.Fatalf("job loop did not wait an interval after a 404 poll: %d polls, backoffs %v", cs.polls, ta.sleeps.backoffs())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.polls != 1 || len(ta.sleeps.backoffs()) != 0 {
+		t.Errorf("%d polls, backoffs %v; want one poll and then an interval", cs.polls, ta.sleeps.backoffs())
+	}
+}
+
+// TestRefusedCredentialEnrolsOnce: the server no longer accepts the saved
+// credential (the machine was enrolled again, say). Both loops are
+// refused; the agent enrols again once, with the token it has, and jobs
+// flow with the new credential.
+func TestRefusedCredentialEnrolsOnce(t *testing.T) {
+	cs := newControlServer(t)
+	cs.token = credential.NewEnroll(pki.CAHash(cs.srv.Certificate().Raw)).String()
+	cs.newCred = "pbh_new"
+	cs.cred = "pbh_revoked" // neither the saved one nor the next
+	cs.enqueue(patchbay.Job{ID: "j1", Action: patchbay.JobRefresh})
+	ta := startAgent(t, cs, t.TempDir(), newFakePM())
+
+	cs.waitUntil("result of j1", func() bool { return len(cs.postsOf("j1")) == 1 })
+	cs.waitUntil("an inventory", func() bool { return len(cs.inventories) > 0 })
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.enrolments != 1 {
+		t.Errorf("%d enrolments, want 1", cs.enrolments)
+	}
+	if st, _, err := loadState(ta.stateDir); err != nil || st.Credential != "pbh_new" {
+		t.Errorf("saved credential %q (%v), want the new one", st.Credential, err)
 	}
 }
