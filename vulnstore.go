@@ -47,8 +47,10 @@ type EvalHost struct {
 }
 
 // HostEvaluation is the outcome of evaluating one host: every finding open
-// for it now. Installed maps Package.Key() to the installed version, for
-// the timeline events of findings that resolve.
+// for it now. Installed returns the installed version of a package by
+// Package.Key() ("" when not installed), for the timeline events of
+// findings that resolve; nil means none is installed. It is a function so
+// that the common evaluation, where nothing resolves, builds no map.
 type HostEvaluation struct {
 	HostID int64
 	// InventoryHash is the inventory that was evaluated; a host whose
@@ -56,7 +58,7 @@ type HostEvaluation struct {
 	// evaluation).
 	InventoryHash string
 	Findings      []Finding
-	Installed     map[string]string
+	Installed     func(key string) string
 }
 
 // FindingChanges is what a reconcile changed.

@@ -54,21 +54,35 @@ type hit struct {
 	evidence string
 }
 
-// evalRun is one evaluation run: it resolves package version ids once,
-// and remembers the matches it has looked up, over the service-wide
-// advisory cache (advCache).
+// evalRun is one evaluation run: it resolves each package version id
+// once, and computes once what a package version id means for hosts of
+// one set of ecosystems (pkgEval), over the service-wide advisory cache
+// (advCache). A fleet of 10,000 hosts shares few distinct package
+// versions, so most hosts cost a map lookup per package.
 type evalRun struct {
 	s       *Service
 	pkgs    map[int64]patchbay.Package
+	memo    map[string]map[int64]*pkgEval // by ecosystems (joined), by package version id
 	entries map[patchbay.EcoPackage]*pairEntry
 	results map[evalKey][]hit
 	touched map[patchbay.EcoPackage]bool // nil: evaluate every host
 	stats   patchbay.EvalStats
 }
 
+// pkgEval is one package version on a host of some ecosystems: the name
+// it has in each ecosystem (as the host's ecosystems are ordered), and,
+// once matched, the advisories affecting it (one hit per advisory, from
+// the first ecosystem that names it).
+type pkgEval struct {
+	p       patchbay.Package
+	names   []string
+	matched bool
+	hits    []hit
+}
+
 func (s *Service) newRun(touched []patchbay.EcoPackage) *evalRun {
-	r := &evalRun{s: s, pkgs: map[int64]patchbay.Package{}, entries: map[patchbay.EcoPackage]*pairEntry{},
-		results: map[evalKey][]hit{}}
+	r := &evalRun{s: s, pkgs: map[int64]patchbay.Package{}, memo: map[string]map[int64]*pkgEval{},
+		entries: map[patchbay.EcoPackage]*pairEntry{}, results: map[evalKey][]hit{}}
 	if touched != nil {
 		r.touched = make(map[patchbay.EcoPackage]bool, len(touched))
 		for _, p := range touched {
@@ -97,10 +111,20 @@ func key(eco string, p patchbay.Package) (name, version string) {
 // host evaluates one host and reconciles its findings; in a run with
 // touched pairs, a host that has none of them is left alone.
 func (r *evalRun) host(ctx context.Context, h patchbay.EvalHost) error {
+	ecos := match.Ecosystem(h.OS, false)
+	sig := strings.Join(ecos, "\x00")
+	memo := r.memo[sig]
+	if memo == nil {
+		memo = map[int64]*pkgEval{}
+		r.memo[sig] = memo
+	}
+	pes := make([]*pkgEval, len(h.PackageIDs))
 	var missing []int64
-	for _, id := range h.PackageIDs {
-		if _, ok := r.pkgs[id]; !ok {
-			missing = append(missing, id)
+	for i, id := range h.PackageIDs {
+		if pes[i] = memo[id]; pes[i] == nil {
+			if _, ok := r.pkgs[id]; !ok {
+				missing = append(missing, id)
+			}
 		}
 	}
 	if len(missing) > 0 {
@@ -112,17 +136,28 @@ func (r *evalRun) host(ctx context.Context, h patchbay.EvalHost) error {
 			r.pkgs[id] = p
 		}
 	}
-	ecos := match.Ecosystem(h.OS, false)
-	if r.touched != nil && !r.hasTouched(h, ecos) {
+	for i, id := range h.PackageIDs {
+		if pes[i] != nil {
+			continue
+		}
+		pe := &pkgEval{p: r.pkgs[id], names: make([]string, len(ecos))}
+		for j, eco := range ecos {
+			pe.names[j], _ = key(eco, pe.p)
+		}
+		memo[id], pes[i] = pe, pe
+	}
+	if r.touched != nil && !r.hasTouched(pes, ecos) {
 		return nil
 	}
 
 	var need []patchbay.EcoPackage
 	needed := map[patchbay.EcoPackage]bool{}
-	for _, eco := range ecos {
-		for _, id := range h.PackageIDs {
-			name, _ := key(eco, r.pkgs[id])
-			ep := patchbay.EcoPackage{Ecosystem: eco, Package: name}
+	for _, pe := range pes {
+		if pe.matched {
+			continue
+		}
+		for j, eco := range ecos {
+			ep := patchbay.EcoPackage{Ecosystem: eco, Package: pe.names[j]}
 			if _, ok := r.entries[ep]; !ok && !needed[ep] {
 				needed[ep] = true
 				need = append(need, ep)
@@ -135,23 +170,15 @@ func (r *evalRun) host(ctx context.Context, h patchbay.EvalHost) error {
 		}
 	}
 
-	eval := patchbay.HostEvaluation{HostID: h.ID, InventoryHash: h.InventoryHash, Installed: make(map[string]string, len(h.PackageIDs))}
-	seen := map[findingKey]bool{}
-	for _, id := range h.PackageIDs {
-		p := r.pkgs[id]
-		eval.Installed[p.Key()] = p.Version
-		for _, eco := range ecos {
-			name, version := key(eco, p)
-			for _, m := range r.match(evalKey{eco, name, version}) {
-				k := findingKey{p.Name, p.Arch, m.advisory}
-				if seen[k] { // the same advisory in two ecosystems of the host
-					continue
-				}
-				seen[k] = true
-				eval.Findings = append(eval.Findings, patchbay.Finding{HostID: h.ID, Package: p.Name, Arch: p.Arch,
-					SourceName: p.SourceName, InstalledVersion: p.Version, AdvisoryID: m.advisory,
-					FixedVersion: m.fixed, Evidence: m.evidence})
-			}
+	eval := patchbay.HostEvaluation{HostID: h.ID, InventoryHash: h.InventoryHash, Installed: installedOf(pes)}
+	for _, pe := range pes {
+		if !pe.matched {
+			r.matchPackage(pe, ecos)
+		}
+		for _, m := range pe.hits {
+			eval.Findings = append(eval.Findings, patchbay.Finding{HostID: h.ID, Package: pe.p.Name, Arch: pe.p.Arch,
+				SourceName: pe.p.SourceName, InstalledVersion: pe.p.Version, AdvisoryID: m.advisory,
+				FixedVersion: m.fixed, Evidence: m.evidence})
 		}
 	}
 	ch, err := r.s.store.ReconcileFindings(ctx, eval, r.s.now())
@@ -168,13 +195,44 @@ func (r *evalRun) host(ctx context.Context, h patchbay.EvalHost) error {
 	return nil
 }
 
-type findingKey struct{ pkg, arch, advisory string }
+// matchPackage finds the advisories affecting pe in ecos; an advisory
+// named in two ecosystems of the host is one finding.
+func (r *evalRun) matchPackage(pe *pkgEval, ecos []string) {
+	var seen map[string]bool
+	for j, eco := range ecos {
+		_, version := key(eco, pe.p)
+		for _, m := range r.match(evalKey{eco, pe.names[j], version}) {
+			if seen[m.advisory] {
+				continue
+			}
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			seen[m.advisory] = true
+			pe.hits = append(pe.hits, m)
+		}
+	}
+	pe.matched = true
+}
 
-func (r *evalRun) hasTouched(h patchbay.EvalHost, ecos []string) bool {
-	for _, eco := range ecos {
-		for _, id := range h.PackageIDs {
-			name, _ := key(eco, r.pkgs[id])
-			if r.touched[patchbay.EcoPackage{Ecosystem: eco, Package: name}] {
+// installedOf maps Package.Key() to the version, built on first use.
+func installedOf(pes []*pkgEval) func(string) string {
+	var m map[string]string
+	return func(k string) string {
+		if m == nil {
+			m = make(map[string]string, len(pes))
+			for _, pe := range pes {
+				m[pe.p.Key()] = pe.p.Version
+			}
+		}
+		return m[k]
+	}
+}
+
+func (r *evalRun) hasTouched(pes []*pkgEval, ecos []string) bool {
+	for _, pe := range pes {
+		for j, eco := range ecos {
+			if r.touched[patchbay.EcoPackage{Ecosystem: eco, Package: pe.names[j]}] {
 				return true
 			}
 		}

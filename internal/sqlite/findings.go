@@ -245,7 +245,11 @@ func (db *DB) ReconcileFindings(ctx context.Context, e patchbay.HostEvaluation, 
 		slices.SortFunc(ch.Opened, compareFinding)
 		slices.SortFunc(ch.Resolved, compareFinding)
 		for _, f := range ch.Resolved {
-			events = append(events, patchbay.FindingResolvedEvent(f, e.Installed[f.Package+":"+f.Arch], now))
+			installed := ""
+			if e.Installed != nil {
+				installed = e.Installed(f.Package + ":" + f.Arch)
+			}
+			events = append(events, patchbay.FindingResolvedEvent(f, installed, now))
 		}
 		for _, f := range ch.Opened {
 			events = append(events, patchbay.FindingOpenedEvent(f, now))
