@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -419,5 +420,76 @@ func TestRolloutCausesTimelineEvents(t *testing.T) {
 	want := map[string]string{"openssl": "rollout:1 job r1-h1-a1", "vim": "observed "}
 	if diff := cmp.Diff(want, causes); diff != "" {
 		t.Errorf("causes of upgrades (-want +got):\n%s", diff)
+	}
+}
+
+// TestRolloutWindowAndPause: nothing starts outside the maintenance
+// window; the scheduler pauses the rollout when it closes and resumes it
+// when it opens, logging both; an operator's pause holds until resumed.
+func TestRolloutWindowAndPause(t *testing.T) {
+	f := newFleet(t, "h1", "h2", "h3")
+	// The fleet's clock is 2026-09-01 (a Tuesday) 12:03 UTC; the window is
+	// daily 22:00-23:00 Europe/London (21:00-22:00 UTC in September).
+	def := twoRings()
+	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 1}}
+	def.Budget = patchbay.FailureBudget{Count: 3}
+	def.Window = &patchbay.Window{Cron: "0 22 * * *", Duration: time.Hour, TimeZone: "Europe/London"}
+	id := f.create(def).Rollout.ID
+	f.act(id, service.ActionApprove)
+	d := f.act(id, service.ActionStart)
+	if d.Rollout.State != patchbay.RolloutPaused || d.Rollout.PauseCause != patchbay.PauseWindow {
+		t.Fatalf("started outside the window: %s (%s)", d.Rollout.State, d.Rollout.PauseCause)
+	}
+	if got := f.jobs("h1"); len(got) != 0 {
+		t.Fatalf("a job outside the window: %v", got)
+	}
+	f.clock = time.Date(2026, 9, 1, 21, 0, 30, 0, time.UTC)
+	f.tick(id)
+	if got := f.jobs("h1"); !slices.Equal(got, []string{"r1-h1-a1"}) {
+		t.Fatalf("jobs when the window opened: %v", got)
+	}
+	f.result("h1", patchbay.JobSucceeded)
+	if _, err := f.svc.ActOnRollout(f.admin, id, service.ActionPause); err != nil {
+		t.Fatal(err)
+	}
+	f.tick(id)
+	if got := f.jobs("h2"); len(got) != 0 {
+		t.Fatalf("a job while paused by an operator: %v", got)
+	}
+	f.act(id, service.ActionResume)
+	if got := f.jobs("h2"); !slices.Equal(got, []string{"r1-h2-a1"}) {
+		t.Fatalf("jobs after resume: %v", got)
+	}
+	f.clock = time.Date(2026, 9, 1, 22, 0, 30, 0, time.UTC) // closed; h2 in flight finishes
+	f.tick(id)
+	f.result("h2", patchbay.JobSucceeded)
+	f.tick(id)
+	d, _ = f.svc.ShowRollout(f.admin, id)
+	if d.Rollout.State != patchbay.RolloutPaused || d.Rollout.PauseCause != patchbay.PauseWindow || d.Counts[patchbay.HostPending] != 1 {
+		t.Fatalf("after the window closed: %s (%s), counts %v", d.Rollout.State, d.Rollout.PauseCause, d.Counts)
+	}
+	f.clock = time.Date(2026, 9, 2, 21, 5, 0, 0, time.UTC)
+	f.tick(id)
+	f.result("h3", patchbay.JobSucceeded)
+	f.tick(id)
+	d, _ = f.svc.ShowRollout(f.admin, id)
+	if d.Rollout.State != patchbay.RolloutCompleted {
+		t.Fatalf("end: %s, %s", d.Rollout.State, d.Status)
+	}
+	var log []string
+	for _, e := range d.Events {
+		if e.Kind == "state" || e.Kind == "pause" || e.Kind == "resume" || e.Kind == "start" {
+			change, _, _ := strings.Cut(e.Detail, ":")
+			log = append(log, e.Actor+" "+change)
+		}
+	}
+	want := []string{
+		"test approved → running", "scheduler running → paused", // the window is closed
+		"scheduler paused → running", // it opened
+		"test running → paused", "test paused → running",
+		"scheduler running → paused", "scheduler paused → running", "scheduler running → completed",
+	}
+	if diff := cmp.Diff(want, log); diff != "" {
+		t.Errorf("state changes (-want +got):\n%s", diff)
 	}
 }
