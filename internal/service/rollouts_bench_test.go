@@ -48,7 +48,7 @@ func BenchmarkRolloutTick(b *testing.B) {
 		runs = append(runs, patchbay.HostRun{HostID: h.ID, Hostname: h.Hostname, Ring: ring, State: patchbay.HostPending, Patches: patches})
 	}
 	r, err := db.CreateRollout(ctx, patchbay.Rollout{Name: "bench", Policy: patchbay.PolicyAll, Target: patchbay.Selector{}, State: patchbay.RolloutRunning,
-		Rings: []patchbay.Ring{{Name: "canary", Count: 10, MaxConcurrency: 10}, {Name: "rest", Percent: 100, MaxConcurrency: 50}},
+		Rings:     []patchbay.Ring{{Name: "canary", Count: 10, MaxConcurrency: 10}, {Name: "rest", Percent: 100, MaxConcurrency: 50}},
 		CreatedAt: now}, runs, nil)
 	if err != nil {
 		b.Fatal(err)
