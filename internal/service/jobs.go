@@ -87,12 +87,19 @@ func (s *Service) PostJobResult(ctx context.Context, id string, res patchbay.Job
 			}
 			h.FinishedAt = now
 			gate := failedGate(res)
-			if res.Status == patchbay.JobSucceeded && gate == "" {
+			mismatch := ""
+			if res.Status == patchbay.JobSucceeded {
+				mismatch = notAsPlanned(h.Patches, res.Installed)
+			}
+			if res.Status == patchbay.JobSucceeded && gate == "" && mismatch == "" {
 				h.State, h.Reason = patchbay.HostSucceeded, ""
 				u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_succeeded", HostID: h.HostID, Detail: h.Hostname})
 			} else {
 				h.State, h.Failures, h.FailedGate = patchbay.HostFailed, h.Failures+1, gate
 				h.Reason = res.Reason
+				if mismatch != "" {
+					h.Reason = "the job succeeded but " + mismatch
+				}
 				if h.Reason == "" && gate != "" {
 					h.Reason = fmt.Sprintf("health gate %s failed", gate)
 				}
@@ -163,4 +170,30 @@ func (s *Service) attributeEvents(ctx context.Context, hostID int64, events []pa
 		}
 	}
 	return nil
+}
+
+// notAsPlanned compares the versions an agent found installed after a job
+// with the frozen plan and describes the first difference ("" when they
+// agree, or when the agent reported no versions). Frozen means frozen: a
+// host that ends at another version than planned failed.
+func notAsPlanned(plan, installed []patchbay.PackageVersion) string {
+	if len(installed) == 0 {
+		return ""
+	}
+	for _, p := range plan {
+		i := slices.IndexFunc(installed, func(q patchbay.PackageVersion) bool {
+			return q.Name == p.Name && (p.Arch == "" || q.Arch == "" || q.Arch == p.Arch)
+		})
+		switch {
+		case i < 0:
+			return fmt.Sprintf("%s was not reported installed (planned %s)", p.Name, p.Version)
+		case installed[i].Version != p.Version:
+			got := installed[i].Version
+			if got == "" {
+				got = "nothing"
+			}
+			return fmt.Sprintf("%s is at %s, planned %s", p.Name, got, p.Version)
+		}
+	}
+	return ""
 }

@@ -493,3 +493,31 @@ func TestRolloutWindowAndPause(t *testing.T) {
 		t.Errorf("state changes (-want +got):\n%s", diff)
 	}
 }
+
+// TestRolloutInstalledNotAsPlanned: a job reported successful whose host
+// ends at another version than the frozen plan fails the host, naming both
+// versions.
+func TestRolloutInstalledNotAsPlanned(t *testing.T) {
+	f := newFleet(t, "h1", "h2")
+	def := twoRings()
+	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 2}}
+	def.Budget = patchbay.FailureBudget{Count: 2}
+	id := f.create(def).Rollout.ID
+	f.act(id, service.ActionApprove)
+	f.act(id, service.ActionStart)
+	for name, version := range map[string]string{"h1": "3.0.15-1~deb12u1", "h2": "3.0.16-1~deb12u1"} {
+		job := f.jobs(name)[0]
+		err := f.svc.PostJobResult(f.hosts[name], job, patchbay.JobResult{Status: patchbay.JobSucceeded,
+			Installed: []patchbay.PackageVersion{{Name: "openssl", Arch: "amd64", Version: version}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, _ := f.svc.ShowRollout(f.admin, id)
+	if h := d.Hosts[0]; h.State != patchbay.HostSucceeded {
+		t.Errorf("h1 at the planned version: %s %q", h.State, h.Reason)
+	}
+	if h := d.Hosts[1]; h.State != patchbay.HostFailed || h.Reason != "the job succeeded but openssl is at 3.0.16-1~deb12u1, planned 3.0.15-1~deb12u1" {
+		t.Errorf("h2 at another version: %s %q", h.State, h.Reason)
+	}
+}
