@@ -51,14 +51,17 @@ type JobRecord struct {
 type RolloutUpdate struct {
 	// Rollout replaces the stored definition, state and timestamps.
 	Rollout Rollout
-	// Hosts are the host runs that changed (by host id).
+	// Hosts are the host runs that changed (by host id). Their Patches
+	// are not written: a plan is frozen once made.
 	Hosts []HostRun
 	// ReplaceHosts, when not nil, replaces every host run of the rollout
 	// (a draft's plan made again); Hosts must then be empty.
 	ReplaceHosts []HostRun
 	Events       []RolloutEvent
 	// Jobs are queued; a job id that exists already is an ECONFLICT error
-	// (a host is never given the same attempt twice).
+	// (a host is never given the same attempt twice). An install job for
+	// one of the rollout's hosts installs that host's frozen patch set: the
+	// store sets its Packages from the plan, in the same transaction.
 	Jobs []JobRecord
 	// Finish stores a job's final result and marks it done; finishing a
 	// job that is done already changes nothing.
@@ -82,7 +85,10 @@ type RolloutStore interface {
 	ActiveRollouts(ctx context.Context) ([]int64, error)
 	// UpdateRollout reads the rollout and its host runs in a write
 	// transaction, calls fn, and writes the update fn returns (nothing when
-	// nil) in the same transaction; an error from fn rolls back.
+	// nil) in the same transaction; an error from fn rolls back. The host
+	// runs fn gets have no Patches (the frozen plan is not needed to
+	// schedule, and reading it would cost most of a tick on a large
+	// rollout); HostRuns returns them.
 	UpdateRollout(ctx context.Context, id int64, fn func(r Rollout, hosts []HostRun) (*RolloutUpdate, error)) error
 }
 

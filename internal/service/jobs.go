@@ -89,7 +89,7 @@ func (s *Service) PostJobResult(ctx context.Context, id string, res patchbay.Job
 			gate := failedGate(res)
 			mismatch := ""
 			if res.Status == patchbay.JobSucceeded {
-				mismatch = notAsPlanned(h.Patches, res.Installed)
+				mismatch = notAsPlanned(rec.Job.Packages, res.Installed) // the job's packages are the frozen plan
 			}
 			if res.Status == patchbay.JobSucceeded && gate == "" && mismatch == "" {
 				h.State, h.Reason = patchbay.HostSucceeded, ""

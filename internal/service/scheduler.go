@@ -136,7 +136,8 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 			h.Attempts++
 			h.State, h.StartedAt, h.FinishedAt, h.Reason, h.FailedGate = patchbay.HostRunning, now, time.Time{}, "", ""
 			h.JobID = hostJobID(id, hid, h.Attempts)
-			job := patchbay.Job{ID: h.JobID, Action: patchbay.JobInstall, Refresh: true, Packages: h.Patches, Checks: r.Rings[h.Ring].HealthGates}
+			// The store gives the job the host's frozen patch set.
+			job := patchbay.Job{ID: h.JobID, Action: patchbay.JobInstall, Refresh: true, Checks: r.Rings[h.Ring].HealthGates}
 			u.Hosts = append(u.Hosts, *h)
 			u.Jobs = append(u.Jobs, patchbay.JobRecord{Job: job, HostID: hid, State: patchbay.JobQueued, QueuedAt: now})
 			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_started", HostID: hid,

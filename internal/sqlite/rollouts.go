@@ -171,9 +171,15 @@ func (db *DB) ActiveRollouts(ctx context.Context) ([]int64, error) {
 	return ids, nil
 }
 
-func hostRuns(ctx context.Context, tx *sql.Tx, id int64) ([]patchbay.HostRun, error) {
+// hostRuns reads a rollout's host runs, with their frozen patch sets only
+// when withPatches is set.
+func hostRuns(ctx context.Context, tx *sql.Tx, id int64, withPatches bool) ([]patchbay.HostRun, error) {
+	patchesCol := `''`
+	if withPatches {
+		patchesCol = `patches`
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT host_id, hostname, ring, state, attempts, failures, started_at, finished_at,
-		reason, failed_gate, job_id, patches FROM rollout_hosts WHERE rollout_id = ? ORDER BY ring, hostname, host_id`, id)
+		reason, failed_gate, job_id, `+patchesCol+` FROM rollout_hosts WHERE rollout_id = ? ORDER BY ring, hostname, host_id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -191,8 +197,10 @@ func hostRuns(ctx context.Context, tx *sql.Tx, id int64) ([]patchbay.HostRun, er
 		}
 		h.State = patchbay.HostRunState(state)
 		h.StartedAt, h.FinishedAt = fromNanos(started), fromNanos(finished)
-		if err := json.Unmarshal([]byte(patches), &h.Patches); err != nil {
-			return nil, fmt.Errorf("host %d: patches: %w", h.HostID, err)
+		if withPatches {
+			if err := json.Unmarshal([]byte(patches), &h.Patches); err != nil {
+				return nil, fmt.Errorf("host %d: patches: %w", h.HostID, err)
+			}
 		}
 		list = append(list, h)
 	}
@@ -207,7 +215,7 @@ func (db *DB) HostRuns(ctx context.Context, id int64) ([]patchbay.HostRun, error
 			return err
 		}
 		var err error
-		list, err = hostRuns(ctx, tx, id)
+		list, err = hostRuns(ctx, tx, id, true)
 		return err
 	})
 	if err != nil {
@@ -254,7 +262,7 @@ func (db *DB) UpdateRollout(ctx context.Context, id int64, fn func(patchbay.Roll
 		if err != nil {
 			return err
 		}
-		hosts, err := hostRuns(ctx, tx, id)
+		hosts, err := hostRuns(ctx, tx, id, false)
 		if err != nil {
 			return err
 		}
@@ -291,14 +299,10 @@ func (db *DB) UpdateRollout(ctx context.Context, id int64, fn func(patchbay.Roll
 			if !h.State.Valid() {
 				return patchbay.Errorf(patchbay.EINVALID, "host %d: unknown state %q", h.HostID, h.State)
 			}
-			patches, err := json.Marshal(nonNil(h.Patches))
-			if err != nil {
-				return err
-			}
 			res, err := tx.ExecContext(ctx, `UPDATE rollout_hosts SET ring = ?, state = ?, attempts = ?, failures = ?, started_at = ?,
-				finished_at = ?, reason = ?, failed_gate = ?, job_id = ?, patches = ? WHERE rollout_id = ? AND host_id = ?`,
+				finished_at = ?, reason = ?, failed_gate = ?, job_id = ? WHERE rollout_id = ? AND host_id = ?`,
 				h.Ring, string(h.State), h.Attempts, h.Failures, nanos(h.StartedAt), nanos(h.FinishedAt),
-				h.Reason, h.FailedGate, h.JobID, string(patches), id, h.HostID)
+				h.Reason, h.FailedGate, h.JobID, id, h.HostID)
 			if err != nil {
 				return err
 			}
@@ -308,6 +312,20 @@ func (db *DB) UpdateRollout(ctx context.Context, id int64, fn func(patchbay.Roll
 		}
 		for _, j := range u.Jobs {
 			j.RolloutID = id
+			if j.Job.Action == patchbay.JobInstall {
+				var patches string
+				err := tx.QueryRowContext(ctx, `SELECT patches FROM rollout_hosts WHERE rollout_id = ? AND host_id = ?`, id, j.HostID).Scan(&patches)
+				if err == sql.ErrNoRows {
+					return patchbay.Errorf(patchbay.ENOTFOUND, "host %d is not in rollout %d", j.HostID, id)
+				}
+				if err != nil {
+					return err
+				}
+				j.Job.Packages = nil
+				if err := json.Unmarshal([]byte(patches), &j.Job.Packages); err != nil {
+					return fmt.Errorf("host %d: patches: %w", j.HostID, err)
+				}
+			}
 			if err := insertJob(ctx, tx, j); err != nil {
 				return err
 			}

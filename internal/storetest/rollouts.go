@@ -88,12 +88,16 @@ func testRollouts(t *testing.T, s patchbay.Store) {
 
 	job := patchbay.Job{ID: "r1-h1-a1", Action: patchbay.JobInstall, Packages: runs[1].Patches, Checks: []string{"web"}}
 	start := func(r patchbay.Rollout, h []patchbay.HostRun) (*patchbay.RolloutUpdate, error) {
+		if h[0].Patches != nil {
+			t.Errorf("UpdateRollout passed patches %v; it reads host runs without them", h[0].Patches)
+		}
 		r.State, r.StartedAt = patchbay.RolloutRunning, at(time.Minute).UTC()
 		h[0].State, h[0].Attempts, h[0].StartedAt, h[0].JobID = patchbay.HostRunning, 1, at(time.Minute).UTC(), job.ID
 		return &patchbay.RolloutUpdate{
 			Rollout: r, Hosts: h[:1],
 			Events: []patchbay.RolloutEvent{{Time: at(time.Minute), Actor: "scheduler", Kind: "host_started", HostID: a.ID}},
-			Jobs:   []patchbay.JobRecord{{Job: job, HostID: a.ID, QueuedAt: at(time.Minute)}},
+			// The store fills in the packages from the frozen plan.
+			Jobs: []patchbay.JobRecord{{Job: patchbay.Job{ID: job.ID, Action: job.Action, Checks: job.Checks}, HostID: a.ID, QueuedAt: at(time.Minute)}},
 		}, nil
 	}
 	must(t, s.UpdateRollout(ctx, r.ID, start))
@@ -120,6 +124,14 @@ func testRollouts(t *testing.T, s patchbay.Store) {
 	if hosts[0].State != patchbay.HostRunning || hosts[0].JobID != job.ID || hosts[0].Attempts != 1 || hosts[1].State != patchbay.HostPending {
 		t.Errorf("host runs after start = %+v", hosts)
 	}
+	if diff := cmp.Diff(runs[1].Patches, hosts[0].Patches); diff != "" {
+		t.Errorf("frozen patches after an update (-want +got):\n%s", diff)
+	}
+	// A job for a host that is not in the rollout is refused.
+	err = s.UpdateRollout(ctx, r.ID, func(r patchbay.Rollout, h []patchbay.HostRun) (*patchbay.RolloutUpdate, error) {
+		return &patchbay.RolloutUpdate{Rollout: r, Jobs: []patchbay.JobRecord{{Job: patchbay.Job{ID: "stray", Action: patchbay.JobInstall}, HostID: 9999, QueuedAt: at(0)}}}, nil
+	})
+	wantCode(t, err, patchbay.ENOTFOUND)
 
 	// Jobs: delivered to their host only, again until done.
 	for range 2 {
