@@ -206,7 +206,8 @@ func (h *Host) supervise(b *boot) {
 	defer h.lab.wg.Done()
 	err := b.cmd.Wait()
 	b.code = exitCode(b.cmd, err)
-	close(b.done)
+	// The host stops being current before done is closed, so whoever
+	// waited on done (Stop) sees Running() == false.
 	h.mu.Lock()
 	current := h.boot == b
 	if current {
@@ -214,6 +215,7 @@ func (h *Host) supervise(b *boot) {
 	}
 	reboot := current && b.code == rebootExitCode && !h.stopped
 	h.mu.Unlock()
+	close(b.done)
 	if !current {
 		return
 	}
