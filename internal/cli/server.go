@@ -134,6 +134,7 @@ func signInHelp(rs *runningServer) string {
 func (r *runningServer) stop(logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	r.svc.EndPolls() // agents' long polls answer now, not in up to 60 s
 	if err := r.srv.Shutdown(ctx); err != nil {
 		logger.Error("server shutdown", "err", err)
 	}

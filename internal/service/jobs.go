@@ -34,6 +34,8 @@ func (s *Service) PollJobs(ctx context.Context, wait time.Duration) (patchbay.Jo
 	defer t.Stop()
 	select {
 	case <-woken:
+	case <-s.sched.ending:
+		return patchbay.JobsPoll{Jobs: []patchbay.Job{}}, nil
 	case <-t.C:
 		return patchbay.JobsPoll{Jobs: []patchbay.Job{}}, nil
 	case <-ctx.Done():

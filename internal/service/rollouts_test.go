@@ -521,3 +521,30 @@ func TestRolloutInstalledNotAsPlanned(t *testing.T) {
 		t.Errorf("h2 at another version: %s %q", h.State, h.Reason)
 	}
 }
+
+// TestEndPolls: after EndPolls a waiting long poll and a new one answer at
+// once, so a graceful shutdown does not wait for them.
+func TestEndPolls(t *testing.T) {
+	f := newFleet(t, "h1")
+	done := make(chan error, 2)
+	go func() {
+		_, err := f.svc.PollJobs(f.hosts["h1"], 60*time.Second)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	f.svc.EndPolls()
+	go func() {
+		_, err := f.svc.PollJobs(f.hosts["h1"], 60*time.Second)
+		done <- err
+	}()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("a long poll still waits after EndPolls")
+		}
+	}
+}

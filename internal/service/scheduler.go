@@ -18,10 +18,20 @@ type schedState struct {
 
 	mu      sync.Mutex
 	waiters map[int64]map[chan struct{}]struct{} // host id → polls waiting
+
+	ending  chan struct{} // closed by EndPolls
+	endOnce sync.Once
 }
 
 func newSchedState() *schedState {
-	return &schedState{wake: make(chan struct{}, 1), waiters: map[int64]map[chan struct{}]struct{}{}}
+	return &schedState{wake: make(chan struct{}, 1), waiters: map[int64]map[chan struct{}]struct{}{}, ending: make(chan struct{})}
+}
+
+// EndPolls makes every agent long poll, waiting or to come, answer at once
+// (with the jobs queued, if any): call it before shutting the HTTP server
+// down, so that a graceful shutdown does not wait for polls of up to 60 s.
+func (s *Service) EndPolls() {
+	s.sched.endOnce.Do(func() { close(s.sched.ending) })
 }
 
 // wakeScheduler asks the tick loop to run soon.
