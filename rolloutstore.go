@@ -80,7 +80,9 @@ type RolloutStore interface {
 	ListRollouts(ctx context.Context) ([]Rollout, error)
 	// HostRuns lists a rollout's hosts by ring, hostname, id.
 	HostRuns(ctx context.Context, rolloutID int64) ([]HostRun, error)
-	RolloutEvents(ctx context.Context, rolloutID int64) ([]RolloutEvent, error)
+	// RolloutEvents returns the last limit entries of a rollout's log
+	// (all when limit is 0), oldest first.
+	RolloutEvents(ctx context.Context, rolloutID int64, limit int) ([]RolloutEvent, error)
 	// ActiveRollouts lists the ids of running and paused rollouts.
 	ActiveRollouts(ctx context.Context) ([]int64, error)
 	// UpdateRollout reads the rollout and its host runs in a write
@@ -112,13 +114,16 @@ const (
 	PolicySecurity = "security" // only updates from a security origin
 )
 
+// MaxDetailEvents bounds the log entries a RolloutDetail carries.
+const MaxDetailEvents = 200
+
 // RolloutDetail is a rollout with its hosts, counts and log: what create,
 // plan and show return.
 type RolloutDetail struct {
 	Rollout Rollout              `json:"rollout"`
 	Hosts   []HostRun            `json:"hosts"`
 	Counts  map[HostRunState]int `json:"counts"`
-	Events  []RolloutEvent       `json:"events"`
+	Events  []RolloutEvent       `json:"events"` // the last MaxDetailEvents
 	// Status says in a sentence what the scheduler would do now.
 	Status string `json:"status,omitempty"`
 	// Installed holds, per host id, the version installed now of each

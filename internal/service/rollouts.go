@@ -269,7 +269,7 @@ func (s *Service) rolloutDetail(ctx context.Context, id int64) (patchbay.Rollout
 	if err != nil {
 		return patchbay.RolloutDetail{}, err
 	}
-	events, err := s.store.RolloutEvents(ctx, id)
+	events, err := s.store.RolloutEvents(ctx, id, patchbay.MaxDetailEvents)
 	if err != nil {
 		return patchbay.RolloutDetail{}, err
 	}

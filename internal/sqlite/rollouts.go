@@ -224,15 +224,22 @@ func (db *DB) HostRuns(ctx context.Context, id int64) ([]patchbay.HostRun, error
 	return list, nil
 }
 
-// RolloutEvents lists a rollout's log, oldest first.
-func (db *DB) RolloutEvents(ctx context.Context, id int64) ([]patchbay.RolloutEvent, error) {
+// RolloutEvents lists the last limit entries of a rollout's log (all when
+// limit is 0), oldest first.
+func (db *DB) RolloutEvents(ctx context.Context, id int64, limit int) ([]patchbay.RolloutEvent, error) {
+	if limit < 0 {
+		return nil, patchbay.Errorf(patchbay.EINVALID, "events of rollout %d: negative limit", id)
+	}
+	if limit == 0 {
+		limit = -1
+	}
 	list := []patchbay.RolloutEvent{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		if _, err := rolloutByID(ctx, tx, id); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, time, actor, kind, host_id, detail FROM rollout_events
-			WHERE rollout_id = ? ORDER BY id`, id)
+		rows, err := tx.QueryContext(ctx, `SELECT * FROM (SELECT id, time, actor, kind, host_id, detail FROM rollout_events
+			WHERE rollout_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id`, id, limit)
 		if err != nil {
 			return err
 		}

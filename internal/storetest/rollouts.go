@@ -195,8 +195,13 @@ func testRollouts(t *testing.T, s patchbay.Store) {
 	wantCode(t, s.FinishJob(ctx, patchbay.JobResult{JobID: "nope", Status: patchbay.JobFailed}, at(0)), patchbay.ENOTFOUND)
 	wantCode(t, s.FinishJob(ctx, patchbay.JobResult{JobID: job.ID, Status: patchbay.JobRunning}, at(0)), patchbay.EINVALID)
 
-	events, err := s.RolloutEvents(ctx, r.ID)
+	events, err := s.RolloutEvents(ctx, r.ID, 0)
 	must(t, err)
+	last, err := s.RolloutEvents(ctx, r.ID, 1)
+	must(t, err)
+	if len(last) != 1 || last[0].Kind != "host_started" {
+		t.Errorf("RolloutEvents limit 1 = %+v, want the newest", last)
+	}
 	wantEvents := []patchbay.RolloutEvent{
 		{RolloutID: r.ID, Time: at(0).UTC(), Actor: "alice", Kind: "created"},
 		{RolloutID: r.ID, Time: at(time.Minute).UTC(), Actor: "scheduler", Kind: "host_started", HostID: a.ID},
