@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -137,4 +138,144 @@ func TestRolloutRealApt(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+// TestRolloutAgentKilledMidInstall: the agent is killed with SIGKILL (and
+// its dpkg with it, as a crash would) while a rollout's install runs a
+// postinst. The restarted agent finishes the job from its job file:
+// repairs dpkg, reports what is installed, and never installs again; the
+// rollout completes with the planned versions and dpkg is consistent.
+func TestRolloutAgentKilledMidInstall(t *testing.T) {
+	labtest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	f := startServer(t)
+	tok := e2etest.Decode[patchbay.CreateTokenResponse](t, f.CLI(t, "tokens", "create", "-o", "json"))
+	_, port, _ := net.SplitHostPort(f.Addr)
+	f.lab = labtest.New(t, lab.Options{
+		Hosts:       1,
+		AgentBinary: binary,
+		AgentArgs: []string{"agent", "--server", "https://" + net.JoinHostPort(lab.RepoIP, port), "--token", tok.Token,
+			"--state-dir", "/var/lib/patchbay-agent", "--interval", "2s", "--refresh-interval", "0"},
+		Expose: []string{f.Addr},
+	})
+	h := f.lab.Hosts()[0]
+	t.Cleanup(func() {
+		if t.Failed() {
+			logTail(t, h)
+		}
+	})
+	repo := f.lab.Repo()
+	if err := repo.Publish(ctx, lab.BlockingPostinst("pb-block", "1.0-1")); err != nil {
+		t.Fatal(err)
+	}
+	aptGet(ctx, t, h, "update")
+	aptGet(ctx, t, h, "install", "-y", "pb-block=1.0-1")
+	if err := repo.Publish(ctx, lab.BlockingPostinst("pb-block", "1.0-2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.WriteFile(ctx, lab.HoldPath("pb-block"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := pki.PoolConfig(f.CAPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(f.URL, f.Admin, tlsCfg)
+	e2etest.WaitFor(t, "pb-block 1.0-2 pending on the server", 60*time.Second, func() (bool, string) {
+		hs, err := c.ListHosts(ctx, client.HostQuery{})
+		if err != nil || len(hs) != 1 {
+			return false, fmt.Sprint(hs, err)
+		}
+		ups, err := c.HostUpdates(ctx, fmt.Sprint(hs[0].ID))
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, u := range ups {
+			if u.Name == "pb-block" && u.CandidateVersion == "1.0-2" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d updates, no pb-block 1.0-2", len(ups))
+	})
+
+	d, err := c.CreateRollout(ctx, patchbay.Rollout{Name: "killed", Policy: patchbay.PolicyAll,
+		Rings: []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Hosts) != 1 {
+		t.Fatalf("plan: %+v", d.Hosts)
+	}
+	plan := d.Hosts[0].Patches
+	for _, a := range []string{"approve", "start"} {
+		if _, err := c.RolloutAction(ctx, d.Rollout.ID, a); err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
+	// dpkg marks pb-block half-configured before its postinst, which
+	// waits on the hold file: the job's install is under way.
+	e2etest.WaitFor(t, "pb-block in its postinst", 2*time.Minute, func() (bool, string) {
+		r, _ := h.Exec(ctx, "dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Version}", "pb-block")
+		s := strings.Join(strings.Fields(string(r.Stdout)), " ") // the abbreviation is padded
+		return s == "iF 1.0-2", s
+	})
+	if err := h.KillMain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.KillProcess(ctx, "dpkg"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := h.Exec(ctx, "dpkg", "--audit"); len(strings.TrimSpace(string(r.Stdout))) == 0 {
+		t.Fatal("dpkg --audit is clean after dpkg was killed mid-install; the test proves nothing")
+	}
+	mustExec(ctx, t, h, "rm", "-f", lab.HoldPath("pb-block"))
+
+	e2etest.WaitFor(t, "the rollout to end", 3*time.Minute, func() (bool, string) {
+		if d, err = c.Rollout(ctx, d.Rollout.ID); err != nil {
+			return false, err.Error()
+		}
+		s := d.Rollout.State
+		return s == patchbay.RolloutCompleted || s == patchbay.RolloutHalted || s == patchbay.RolloutAborted,
+			fmt.Sprintf("%s: %s %s", s, d.Hosts[0].State, d.Hosts[0].Reason)
+	})
+	if d.Rollout.State != patchbay.RolloutCompleted || d.Hosts[0].State != patchbay.HostSucceeded {
+		t.Fatalf("rollout %s, host %s: %s", d.Rollout.State, d.Hosts[0].State, d.Hosts[0].Reason)
+	}
+	for _, p := range plan {
+		name := p.Name
+		if p.Arch != "" {
+			name += ":" + p.Arch
+		}
+		if got := strings.TrimSpace(mustExec(ctx, t, h, "dpkg-query", "-W", "-f", "${Version}", name)); got != p.Version {
+			t.Errorf("%s at %q, planned %s", name, got, p.Version)
+		}
+	}
+	if out := strings.TrimSpace(mustExec(ctx, t, h, "dpkg", "--audit")); out != "" {
+		t.Errorf("dpkg --audit after the rollout:\n%s", out)
+	}
+	// One start of the job across both boots of the agent; the second
+	// boot finished it from the job file.
+	started, finished := 0, 0
+	for _, l := range strings.Split(readLog(t, h), "\n") {
+		if strings.Contains(l, `msg="job started"`) && strings.Contains(l, "job_id="+d.Hosts[0].JobID) {
+			started++
+		}
+		if strings.Contains(l, `msg="interrupted job finished"`) && strings.Contains(l, "job_id="+d.Hosts[0].JobID) && strings.Contains(l, "status=succeeded") {
+			finished++
+		}
+	}
+	if started != 1 || finished != 1 {
+		t.Errorf("agent log: job %s started %d times, finished after the restart %d times; want 1 and 1", d.Hosts[0].JobID, started, finished)
+	}
+}
+
+func readLog(t *testing.T, h *lab.Host) string {
+	t.Helper()
+	data, err := os.ReadFile(h.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
