@@ -279,3 +279,131 @@ func readLog(t *testing.T, h *lab.Host) string {
 	}
 	return string(data)
 }
+
+// TestRolloutCanaryGateHalts: the canary's health check, a Nagios-style
+// command registered in the agent's --checks-file, returns CRITICAL after
+// the canary is patched. The rollout halts before the next ring starts,
+// and no other host was touched.
+func TestRolloutCanaryGateHalts(t *testing.T) {
+	labtest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	const hosts = 3
+	const checksFile, gateFile = "/etc/patchbay-checks.json", "/var/tmp/gate"
+
+	f := startServer(t)
+	tok := e2etest.Decode[patchbay.CreateTokenResponse](t, f.CLI(t, "tokens", "create", "--uses", fmt.Sprint(hosts), "-o", "json"))
+	_, port, _ := net.SplitHostPort(f.Addr)
+	// The agents fail to start until their checks file exists; the lab
+	// restarts them a second later, as systemd would.
+	f.lab = labtest.New(t, lab.Options{
+		Hosts:       hosts,
+		AgentBinary: binary,
+		AgentArgs: []string{"agent", "--server", "https://" + net.JoinHostPort(lab.RepoIP, port), "--token", tok.Token,
+			"--state-dir", "/var/lib/patchbay-agent", "--interval", "1h", "--checks-file", checksFile},
+		Expose: []string{f.Addr},
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, h := range f.lab.Hosts() {
+				logTail(t, h)
+			}
+		}
+	})
+	checks := `{"checks": [{"name": "app", "type": "nagios", "timeout": "10s",
+  "command": ["/bin/sh", "-c", "g=$(cat ` + gateFile + `); echo \"app gate $g\"; exit $g"]}]}`
+	for _, h := range f.lab.Hosts() {
+		if err := h.WriteFile(ctx, gateFile, []byte("0"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.WriteFile(ctx, checksFile, []byte(checks), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tlsCfg, err := pki.PoolConfig(f.CAPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.New(f.URL, f.Admin, tlsCfg)
+	e2etest.WaitFor(t, "every host with its security updates", 90*time.Second, func() (bool, string) {
+		hs, err := c.ListHosts(ctx, client.HostQuery{})
+		if err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		for _, h := range hs {
+			if h.SecurityUpdatesCount > 0 {
+				n++
+			}
+		}
+		return n == hosts, hostSummary(hs)
+	})
+
+	d, err := c.CreateRollout(ctx, patchbay.Rollout{Name: "gated", Policy: patchbay.PolicySecurity,
+		Budget: patchbay.FailureBudget{Count: 5},
+		Rings: []patchbay.Ring{
+			{Name: "canary", Count: 1, MaxConcurrency: 1, HealthGates: []string{"app"}, Canary: true},
+			{Name: "rest", Percent: 100, MaxConcurrency: 2, HealthGates: []string{"app"}},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*lab.Host{}
+	for _, h := range f.lab.Hosts() {
+		byName[h.Name()] = h
+	}
+	var canary string
+	plan := map[string][]patchbay.PackageVersion{}
+	for _, hr := range d.Hosts {
+		plan[hr.Hostname] = hr.Patches
+		if hr.Ring == 0 {
+			canary = hr.Hostname
+		}
+	}
+	if canary == "" || len(plan) != hosts {
+		t.Fatalf("plan: %+v", d.Hosts)
+	}
+	if err := byName[canary].WriteFile(ctx, gateFile, []byte("2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"approve", "start"} {
+		if _, err := c.RolloutAction(ctx, d.Rollout.ID, a); err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
+	e2etest.WaitFor(t, "the rollout to stop", 3*time.Minute, func() (bool, string) {
+		if d, err = c.Rollout(ctx, d.Rollout.ID); err != nil {
+			return false, err.Error()
+		}
+		s := d.Rollout.State
+		return s == patchbay.RolloutCompleted || s == patchbay.RolloutHalted || s == patchbay.RolloutAborted, string(s)
+	})
+	if d.Rollout.State != patchbay.RolloutHalted {
+		t.Fatalf("rollout %s, want halted: %+v", d.Rollout.State, d.Hosts)
+	}
+	for _, hr := range d.Hosts {
+		h := byName[hr.Hostname]
+		if hr.Hostname == canary {
+			if hr.State != patchbay.HostFailed || hr.FailedGate != "app" || !strings.Contains(hr.Reason, "CRITICAL") {
+				t.Errorf("canary %s: %s, gate %q, %q", hr.Hostname, hr.State, hr.FailedGate, hr.Reason)
+			}
+			continue
+		}
+		if hr.State != patchbay.HostPending || hr.Attempts != 0 {
+			t.Errorf("%s: %s after %d attempts; want never started", hr.Hostname, hr.State, hr.Attempts)
+		}
+		// Untouched: every planned package still at its old version.
+		for _, p := range plan[hr.Hostname] {
+			name := p.Name
+			if p.Arch != "" {
+				name += ":" + p.Arch
+			}
+			if got := strings.TrimSpace(mustExec(ctx, t, h, "dpkg-query", "-W", "-f", "${Version}", name)); got == p.Version {
+				t.Errorf("%s: %s already at the planned %s; the halted rollout touched it", hr.Hostname, name, got)
+			}
+		}
+		if strings.Contains(readLog(t, h), `msg="job started"`) {
+			t.Errorf("%s's agent started a job", hr.Hostname)
+		}
+	}
+}
