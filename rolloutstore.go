@@ -128,6 +128,7 @@ type RolloutDetail struct {
 	Status string `json:"status,omitempty"`
 	// Installed holds, per host id, the version installed now of each
 	// planned package ("name:arch" → version) as the host's last inventory
-	// reports it among its pending updates; absent once it is updated.
+	// reports it among its pending updates: for a draft or approved
+	// rollout of at most 500 hosts.
 	Installed map[int64]map[string]string `json:"installed,omitempty"`
 }

@@ -257,7 +257,8 @@ func (s *Service) ListRollouts(ctx context.Context) ([]patchbay.Rollout, error) 
 }
 
 // maxInstalledLookups bounds the hosts whose current versions a detail
-// shows; a larger rollout shows planned versions only.
+// shows (of a draft or approved rollout); a larger rollout shows planned
+// versions only.
 const maxInstalledLookups = 500
 
 func (s *Service) rolloutDetail(ctx context.Context, id int64) (patchbay.RolloutDetail, error) {
@@ -280,7 +281,9 @@ func (s *Service) rolloutDetail(ctx context.Context, id int64) (patchbay.Rollout
 	if c, err := rollout.Compile(r); err == nil {
 		d.Status = rollout.Plan(c, hosts, s.now()).Reason
 	}
-	if len(hosts) <= maxInstalledLookups && !r.State.Final() {
+	// The versions installed now matter for the plan, before the rollout
+	// runs; a running rollout's show (redrawn every 2 s) skips them.
+	if len(hosts) <= maxInstalledLookups && (r.State == patchbay.RolloutDraft || r.State == patchbay.RolloutApproved) {
 		d.Installed = map[int64]map[string]string{}
 		for _, h := range hosts {
 			if len(h.Patches) == 0 {
