@@ -68,7 +68,19 @@ func finishJob(ctx context.Context, tx *sql.Tx, res patchbay.JobResult, now time
 // never delivered is never delivered.
 func (db *DB) PendingJobs(ctx context.Context, hostID int64, now time.Time) ([]patchbay.Job, error) {
 	jobs := []patchbay.Job{}
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	// Most polls find nothing: ask a reader first, so that idle agents do
+	// not queue on the writer.
+	var pending int
+	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM jobs WHERE host_id = ? AND state <> 'done')`, hostID).Scan(&pending)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending jobs of host %d: %w", hostID, err)
+	}
+	if pending == 0 {
+		return jobs, nil
+	}
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT payload FROM jobs WHERE host_id = ? AND state <> 'done'
 			AND NOT (state = 'queued' AND rollout_id IN (SELECT id FROM rollouts WHERE state = 'aborted'))
 			ORDER BY queued_at, id`, hostID)
