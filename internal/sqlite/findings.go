@@ -265,18 +265,20 @@ func (db *DB) ReconcileFindings(ctx context.Context, e patchbay.HostEvaluation, 
 	return ch, nil
 }
 
-// fingerprint is the SHA-256 of the findings a reconcile stores, in a
-// canonical order; never "".
+// fingerprint is the SHA-256 of the findings a reconcile stores, in the
+// order given (evaluation lists them in a stable order; the same set in
+// another order costs one needless write, never a missed one); never "".
+// It runs for every host of every evaluation, so it writes the fields
+// straight into the hash.
 func fingerprint(fs []patchbay.Finding) string {
-	lines := make([]string, len(fs))
-	for i, f := range fs {
-		lines[i] = strings.Join([]string{f.Package, f.Arch, f.AdvisoryID, f.InstalledVersion, f.FixedVersion, f.SourceName, f.Evidence}, "\x00")
-	}
-	slices.Sort(lines)
 	h := sha256.New()
-	for _, l := range lines {
-		h.Write([]byte(l))
-		h.Write([]byte{'\n'})
+	var buf []byte
+	for _, f := range fs {
+		buf = buf[:0]
+		for _, s := range [...]string{f.Package, f.Arch, f.AdvisoryID, f.InstalledVersion, f.FixedVersion, f.SourceName, f.Evidence} {
+			buf = append(append(buf, s...), 0)
+		}
+		h.Write(buf)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
