@@ -309,3 +309,62 @@ func TestFeedSyncLoop(t *testing.T) {
 		t.Fatal("the loop did not return after its context ended")
 	}
 }
+
+// TestFeedSyncKinds: a Debian tracker export is imported by kind; an OSV
+// source serving something unreadable records the error and keeps no
+// validators, so the next sync downloads it again (here: one OSV
+// document, which imports).
+func TestFeedSyncKinds(t *testing.T) {
+	tracker, err := os.ReadFile("../vuln/debtracker/testdata/debian-tracker-json.sample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../vuln/testdata/debian-osv/DEBIAN-CVE-2023-38545.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &feedServer{files: map[string][]byte{}, mod: map[string]time.Time{}, full: map[string]int{}}
+	t0 := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	fs.set("/tracker.json", tracker, t0)
+	fs.set("/one.json", []byte("<html>maintenance</html>"), t0)
+	srv := httptest.NewTLSServer(fs)
+	defer srv.Close()
+
+	f := newVulnFixture(t)
+	trk, err := f.svc.AddFeedSource(f.admin, patchbay.FeedSourceRequest{URL: srv.URL + "/tracker.json", Kind: patchbay.FeedDebianTracker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := f.svc.AddFeedSource(f.admin, patchbay.FeedSourceRequest{URL: srv.URL + "/one.json", Kind: patchbay.FeedOSV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := service.FeedSyncOptions{Client: srv.Client()}
+	got, err := f.svc.SyncFeeds(context.Background(), opts, false)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("sync: %+v %v", got, err)
+	}
+	if s := got[0]; s.ID != trk.ID || s.LastStatus != patchbay.FeedImported || s.Entries == 0 || s.Added != s.Entries {
+		t.Errorf("tracker source: %+v", s)
+	}
+	advs, err := f.svc.ListAdvisories(f.admin, patchbay.AdvisoryFilter{Source: "debian-tracker"})
+	if err != nil || len(advs) != got[0].Entries {
+		t.Errorf("%d tracker advisories stored (%v), source says %d", len(advs), err, got[0].Entries)
+	}
+	if s := got[1]; s.ID != one.ID || s.LastStatus != patchbay.FeedError || s.LastError == "" || s.ETag != "" || s.LastModified != "" {
+		t.Errorf("unreadable source: %+v", s)
+	}
+
+	fs.set("/one.json", doc, t0.Add(time.Hour))
+	f.clock = f.clock.Add(7 * time.Hour)
+	got, err = f.svc.SyncFeeds(context.Background(), opts, false)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("second sync: %+v %v", got, err)
+	}
+	if s := got[1]; s.LastStatus != patchbay.FeedImported || s.Entries != 1 || s.Added != 1 || s.LastError != "" || fs.downloads("/one.json") != 2 {
+		t.Errorf("source after the fix: %+v, %d downloads", s, fs.downloads("/one.json"))
+	}
+	if s := got[0]; s.LastStatus != patchbay.FeedNotModified || fs.downloads("/tracker.json") != 1 {
+		t.Errorf("tracker source, unchanged: %+v", s)
+	}
+}
