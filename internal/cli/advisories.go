@@ -248,11 +248,7 @@ func (e *env) advisoriesListCommand() *cobra.Command {
   patchbay advisories list --ecosystem AlmaLinux:9 --package openssh-server`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}
@@ -285,11 +281,7 @@ func (e *env) advisoriesShowCommand() *cobra.Command {
 		Short: "Show one advisory with its affected packages and ranges",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}
@@ -392,11 +384,7 @@ func (e *env) advisoriesSourcesCommand() *cobra.Command {
 		Short: "Feed sources the server downloads advisories from, with their last sync",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}

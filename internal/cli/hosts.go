@@ -80,11 +80,7 @@ func (e *env) hostsShowCommand() *cobra.Command {
 		Short: "Show a host's facts, assets and labels",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}
@@ -137,11 +133,7 @@ func (e *env) hostsPackagesCommand() *cobra.Command {
 		Short: "List a host's installed packages",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}
@@ -172,11 +164,7 @@ func (e *env) hostsUpdatesCommand() *cobra.Command {
 		Short: "List a host's pending updates (security ones marked)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}
@@ -210,11 +198,7 @@ func (e *env) hostsHistoryCommand() *cobra.Command {
   patchbay hosts history web1 --package openssl --limit 1   # the last change to openssl`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}

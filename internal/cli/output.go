@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/patchbay/patchbay/internal/client"
 )
 
 // printer writes a command's result as a table or as JSON.
@@ -68,4 +70,19 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// connect returns the output printer and an API client: what every read
+// command needs first. The output format is checked before anything is
+// sent, so `-o yaml` is a usage error even without a server.
+func (e *env) connect() (printer, *client.Client, error) {
+	p, err := e.printer()
+	if err != nil {
+		return printer{}, nil, err
+	}
+	c, err := e.apiClient()
+	if err != nil {
+		return printer{}, nil, err
+	}
+	return p, c, nil
 }

@@ -359,11 +359,7 @@ func (e *env) rolloutsListCommand() *cobra.Command {
 		Short: "List rollouts, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}

@@ -84,11 +84,7 @@ func (e *env) tokensListCommand() *cobra.Command {
 		Short: "List enrolment tokens (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}

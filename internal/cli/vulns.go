@@ -89,11 +89,7 @@ func (e *env) vulnsShowCommand() *cobra.Command {
 		Short: "Show a CVE: its advisories, KEV entry and the affected hosts with installed and fixed versions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}
@@ -129,11 +125,7 @@ func (e *env) vulnsEvaluateCommand() *cobra.Command {
 		Short: "Re-evaluate every host against every advisory (findings otherwise follow inventories and imports)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}
