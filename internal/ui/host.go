@@ -36,6 +36,7 @@ type hostPage struct {
 	PkgPages    int
 	PkgPrevHref string
 	PkgNextHref string
+	Findings    []patchbay.Finding
 	Timeline    timeline
 	Saved       bool
 }
@@ -120,6 +121,12 @@ func (u *UI) host(w http.ResponseWriter, r *http.Request) error {
 		p.PkgNextHref = pkgHref(p.PkgPage + 1)
 	}
 
+	if p.Findings, err = u.svc.Findings(ctx, service.FindingQuery{FindingFilter: patchbay.FindingFilter{HostID: h.ID}}); err != nil {
+		return err
+	}
+	slices.SortStableFunc(p.Findings, func(a, b patchbay.Finding) int {
+		return cmp.Compare(patchbay.SeverityRank(b.Severity), patchbay.SeverityRank(a.Severity))
+	})
 	events, err := u.svc.HostHistory(ctx, ref, service.HistoryFilter{Limit: timelineLimit})
 	if err != nil {
 		return err

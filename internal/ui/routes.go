@@ -59,6 +59,8 @@ func (u *UI) Routes() []Route {
 		{"GET", "/hosts/{id}", false, u.host},
 		{"GET", "/hosts/{id}/live", false, u.hostLive},
 		{"POST", "/hosts/{id}/assets", false, u.saveAssets},
+		{"GET", "/vulns", false, u.vulns},
+		{"GET", "/vulns/{id}", false, u.vuln},
 	}
 }
 
