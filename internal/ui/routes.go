@@ -61,6 +61,11 @@ func (u *UI) Routes() []Route {
 		{"POST", "/hosts/{id}/assets", false, u.saveAssets},
 		{"GET", "/vulns", false, u.vulns},
 		{"GET", "/vulns/{id}", false, u.vuln},
+		{"GET", "/rollouts", false, u.rollouts},
+		{"GET", "/rollouts/{id}", false, u.rollout},
+		{"GET", "/rollouts/{id}/live", false, u.rolloutLive},
+		{"GET", "/rollouts/{id}/confirm/{action}", false, u.rolloutConfirm},
+		{"POST", "/rollouts/{id}/{action}", false, u.rolloutAct},
 	}
 }
 

@@ -1,26 +1,40 @@
-// Live refresh of a host page: poll the page's JSON endpoint and replace
-// the status, last-seen and timeline rows (HTML rendered and escaped by the
-// server's own template). The page reads fine without this script.
+// Live refresh of a host page and of a rollout page: poll the page's JSON
+// endpoint (data-live) and replace parts of the page with HTML rendered
+// and escaped by the server's own templates. Both pages read fine without
+// this script.
 (function () {
   "use strict";
-  var root = document.getElementById("host");
+  var host = document.getElementById("host");
+  var rollout = document.getElementById("rollout");
+  var root = host || rollout;
   if (!root || !window.fetch) { return; }
   var url = root.getAttribute("data-live");
-  var every = 5000;
-  var last = "";
-  function apply(d) {
+  var every = host ? 5000 : 2000;
+  var shown = {}; // element id → the HTML last put there
+  function put(id, html) {
+    var el = document.getElementById(id);
+    if (!el || typeof html !== "string" || shown[id] === html) { return; }
+    el.innerHTML = html;
+    shown[id] = html;
+  }
+  function badge(id, text, cls) {
+    var el = document.getElementById(id);
+    if (el) { el.textContent = text; el.className = "badge " + cls; }
+  }
+  function applyHost(d) {
     var seen = document.getElementById("last-seen");
     seen.textContent = d.last_seen_text;
     seen.setAttribute("datetime", d.last_seen);
     seen.setAttribute("title", d.last_seen_full);
-    var st = document.getElementById("status");
-    st.textContent = d.status;
-    st.className = "badge " + d.status;
-    if (d.timeline_html !== last) {
-      document.getElementById("timeline-rows").innerHTML = d.timeline_html;
-      last = d.timeline_html;
-    }
-    root.setAttribute("data-updated", String(Date.now()));
+    badge("status", d.status, d.status);
+    put("timeline-rows", d.timeline_html);
+  }
+  function applyRollout(d) {
+    badge("rollout-state", d.state, "r-" + d.state);
+    document.getElementById("rollout-status").textContent = d.status;
+    put("run-rows", d.hosts_html);
+    put("counts", d.counts_html);
+    put("actions", d.actions_html);
   }
   function poll() {
     if (document.hidden) { setTimeout(poll, every); return; }
@@ -30,9 +44,12 @@
         if (!r.ok) { throw new Error("HTTP " + r.status); }
         return r.json();
       })
-      .then(function (d) { apply(d); setTimeout(poll, every); })
+      .then(function (d) {
+        if (host) { applyHost(d); } else { applyRollout(d); }
+        root.setAttribute("data-updated", String(Date.now()));
+        setTimeout(poll, every);
+      })
       .catch(function () { setTimeout(poll, every * 3); });
   }
-  last = document.getElementById("timeline-rows").innerHTML;
   setTimeout(poll, every);
 })();
