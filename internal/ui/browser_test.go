@@ -126,8 +126,9 @@ func noSideScroll(t *testing.T, ctx context.Context, where string) {
 
 // TestBrowser drives the UI in headless Chromium: sign in, the dashboard,
 // filtering hosts, a host page with its timeline, a live change of that
-// page while it is open, a form post without its CSRF token, the phone
-// layout, and signing out. It saves screenshots of the main pages.
+// page while it is open, the vulnerability pages, a rollout approved and
+// started with its buttons and a host's state changing live on its page, a
+// form post without its CSRF token, the phone layout, and signing out. It saves screenshots of the main pages.
 func TestBrowser(t *testing.T) {
 	ctx := newChrome(t)
 	f := newFixture(t)
@@ -211,7 +212,8 @@ func TestBrowser(t *testing.T) {
 		noSideScroll(t, ctx, "host page")
 		screenshot(t, ctx, "host.png")
 		do(t, ctx, chromedp.SendKeys("#pkg", "pkg29"), chromedp.Submit("#pkg"))
-		waitJS(t, ctx, "the package search", `location.search.includes("pkg=pkg29")`, 10*time.Second)
+		// The new URL shows before its page has been parsed: wait for the rows.
+		waitJS(t, ctx, "the package search", `location.search.includes("pkg=pkg29") && document.readyState !== "loading" && document.querySelectorAll("#packages tbody tr").length > 0`, 10*time.Second)
 		if n := js[int](t, ctx, `document.querySelectorAll("#packages tbody tr").length`); n != 100 {
 			t.Errorf("search pkg29 shows %d packages, want 100", n)
 		}
@@ -253,6 +255,93 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("owner = %q after a refused post", h.Assets.Owner)
 		}
 		screenshot(t, ctx, "csrf-refused.png")
+	})
+
+	t.Run("vulnerabilities", func(t *testing.T) {
+		f.addVulns(t)
+		do(t, ctx, chromedp.Navigate(base+"/"), chromedp.Click(`nav a[href="/vulns"]`))
+		waitJS(t, ctx, "the vulnerability list", `location.pathname === "/vulns" && !!document.querySelector("table.vulns")`, 10*time.Second)
+		ids := js[[]string](t, ctx, `[...document.querySelectorAll("table.vulns td.name a")].map(a => a.textContent)`)
+		if strings.Join(ids, ",") != "CVE-2099-0001,DSA-9003-1,CVE-2099-0002" {
+			t.Errorf("vulnerabilities = %v, want the KEV one first, then by severity", ids)
+		}
+		noSideScroll(t, ctx, "vulnerability list")
+		screenshot(t, ctx, "vulns.png")
+		do(t, ctx, chromedp.Click(`input[name="kev"]`), chromedp.Click(`.filters button[type="submit"]`))
+		waitJS(t, ctx, "the KEV filter", `location.search.includes("kev=1") && document.querySelectorAll("table.vulns tbody tr").length === 1`, 10*time.Second)
+		do(t, ctx, chromedp.Click(`table.vulns td.name a`))
+		waitJS(t, ctx, "the CVE page", `location.pathname === "/vulns/CVE-2099-0001" && !!document.querySelector("table.findings")`, 10*time.Second)
+		// The Debian hosts but db-primary, whose last inventory (posted
+		// above) names no OS, so no ecosystem of advisories.
+		if got := js[[]string](t, ctx, `[...document.querySelectorAll("table.findings td.name a")].map(a => a.textContent)`); strings.Join(got, ",") != long+",web-1,web-2,web-3" {
+			t.Errorf("CVE-2099-0001 affects %v on its page, want the long-named host and web-1…3", got)
+		}
+		noSideScroll(t, ctx, "CVE page")
+		screenshot(t, ctx, "vuln.png")
+	})
+
+	t.Run("rollout: approve, start, a host's state changes live", func(t *testing.T) {
+		d, err := f.svc.CreateRollout(f.admin, patchbay.Rollout{Name: "web-security-2099-01", Policy: patchbay.PolicySecurity,
+			Target: patchbay.Selector{"team": "web"},
+			Rings:  []patchbay.Ring{{Name: "canary", Count: 1, MaxConcurrency: 1, Canary: true}, {Name: "wave", Percent: 100, MaxConcurrency: 2}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := d.Rollout.ID
+		do(t, ctx, chromedp.Navigate(base+"/"), chromedp.Click(`nav a[href="/rollouts"]`))
+		waitJS(t, ctx, "the rollout list", `location.pathname === "/rollouts" && !!document.querySelector("table.rollouts")`, 10*time.Second)
+		screenshot(t, ctx, "rollouts.png")
+		do(t, ctx, chromedp.Click(fmt.Sprintf(`td.name a[href="/rollouts/%d"]`, id)))
+		waitJS(t, ctx, "the rollout page", `!!document.querySelector("#run-rows")`, 10*time.Second)
+		noSideScroll(t, ctx, "rollout page")
+		screenshot(t, ctx, "rollout.png")
+
+		press := func(action string) {
+			t.Helper()
+			do(t, ctx, chromedp.Click(`#actions a[href$="/confirm/`+action+`"]`))
+			waitJS(t, ctx, "the confirm page of "+action, `!!document.querySelector("button#confirm")`, 10*time.Second)
+			if action == "approve" {
+				screenshot(t, ctx, "rollout-confirm.png")
+			}
+			do(t, ctx, chromedp.Click(`button#confirm`))
+			waitJS(t, ctx, action+" done", `location.search === "?done=`+action+`"`, 10*time.Second)
+		}
+		press("approve")
+		if got := js[string](t, ctx, `document.querySelector("#rollout-state").textContent`); got != "approved" {
+			t.Errorf("state after approve = %q", got)
+		}
+		press("start")
+		var canary patchbay.HostRun
+		d, err = f.svc.ShowRollout(f.admin, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range d.Hosts {
+			if h.Ring == 0 {
+				canary = h
+			}
+		}
+		row := fmt.Sprintf(`document.querySelector("#run-%d")`, canary.HostID)
+		waitJS(t, ctx, "the canary running", row+`.dataset.state === "running"`, 10*time.Second)
+		js[bool](t, ctx, `window.notReloaded = true`)
+
+		// The canary's agent takes its job and reports success while the
+		// page is open: its row changes without a reload.
+		hostCtx := patchbay.NewContext(t.Context(), patchbay.Principal{Kind: patchbay.PrincipalHost, HostID: canary.HostID, Name: canary.Hostname})
+		poll, err := f.svc.PollJobs(hostCtx, 0)
+		if err != nil || len(poll.Jobs) != 1 {
+			t.Fatalf("canary jobs: %+v, %v", poll.Jobs, err)
+		}
+		job := poll.Jobs[0]
+		if err := f.svc.PostJobResult(hostCtx, job.ID, patchbay.JobResult{JobID: job.ID, Action: patchbay.JobInstall,
+			Status: patchbay.JobSucceeded, StartedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, "the canary succeeded on the open page", row+`.dataset.state === "succeeded" && window.notReloaded === true`, 15*time.Second)
+		if got := js[string](t, ctx, `document.querySelector("#counts").innerText`); !strings.Contains(got, "1 succeeded") {
+			t.Errorf("counts after the canary = %q", got)
+		}
+		screenshot(t, ctx, "rollout-live.png")
 	})
 
 	t.Run("phone", func(t *testing.T) {
