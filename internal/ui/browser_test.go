@@ -156,7 +156,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.SetValue("#username", "admin"),
 			chromedp.SendKeys("#password", f.password),
 			chromedp.Submit("#password"))
-		waitJS(t, ctx, "the dashboard", `document.querySelector("h1") && document.querySelector("h1").textContent === "Dashboard"`, 10*time.Second)
+		waitJS(t, ctx, "the dashboard", `document.readyState !== "loading" && document.querySelector("h1") && document.querySelector("h1").textContent === "Dashboard"`, 10*time.Second)
 	})
 
 	t.Run("dashboard", func(t *testing.T) {
