@@ -283,15 +283,11 @@ func (e *env) rolloutsActionCommand(action, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
 			id, err := rolloutArg(args[0])
 			if err != nil {
 				return err
 			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}
@@ -328,15 +324,11 @@ func (e *env) rolloutsHostCommand(action, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
 			id, err := rolloutArg(args[0])
 			if err != nil {
 				return err
 			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}
@@ -390,15 +382,11 @@ func (e *env) rolloutsShowCommand() *cobra.Command {
 		Short: "Show a rollout: state, rings, hosts and its log (--watch redraws every 2 s until it ends)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := e.printer()
-			if err != nil {
-				return err
-			}
 			id, err := rolloutArg(args[0])
 			if err != nil {
 				return err
 			}
-			c, err := e.apiClient()
+			p, c, err := e.connect()
 			if err != nil {
 				return err
 			}

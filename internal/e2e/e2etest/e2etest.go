@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchbay/patchbay/internal/client"
 	"github.com/patchbay/patchbay/internal/pki"
 )
 
@@ -107,6 +108,16 @@ func StartServer(t testing.TB, binary string, extraArgs ...string) *Server {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// Client returns an API client acting as the admin, trusting the server's CA.
+func (s *Server) Client(t testing.TB) *client.Client {
+	t.Helper()
+	tlsCfg, err := pki.PoolConfig(s.CAPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client.New(s.URL, s.Admin, tlsCfg)
 }
 
 // CLI runs a CLI command as the admin and returns its stdout; a non-zero

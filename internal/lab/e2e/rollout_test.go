@@ -14,7 +14,6 @@ import (
 	"github.com/patchbay/patchbay/internal/e2e/e2etest"
 	"github.com/patchbay/patchbay/internal/lab"
 	"github.com/patchbay/patchbay/internal/lab/labtest"
-	"github.com/patchbay/patchbay/internal/pki"
 )
 
 // TestRolloutRealApt: a security rollout (canary ring of 1, then the rest)
@@ -47,24 +46,8 @@ func TestRolloutRealApt(t *testing.T) {
 			}
 		}
 	})
-	tlsCfg, err := pki.PoolConfig(f.CAPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.New(f.URL, f.Admin, tlsCfg)
-	e2etest.WaitFor(t, "every host with its security updates", 90*time.Second, func() (bool, string) {
-		hs, err := c.ListHosts(ctx, client.HostQuery{})
-		if err != nil {
-			return false, err.Error()
-		}
-		n := 0
-		for _, h := range hs {
-			if h.SecurityUpdatesCount > 0 {
-				n++
-			}
-		}
-		return n == hosts, hostSummary(hs)
-	})
+	c := f.Client(t)
+	waitForSecurityUpdates(ctx, t, c, hosts)
 
 	d, err := c.CreateRollout(ctx, patchbay.Rollout{Name: "lab-security", Policy: patchbay.PolicySecurity,
 		Rings: []patchbay.Ring{
@@ -178,11 +161,7 @@ func TestRolloutAgentKilledMidInstall(t *testing.T) {
 	if err := h.WriteFile(ctx, lab.HoldPath("pb-block"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tlsCfg, err := pki.PoolConfig(f.CAPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.New(f.URL, f.Admin, tlsCfg)
+	c := f.Client(t)
 	e2etest.WaitFor(t, "pb-block 1.0-2 pending on the server", 60*time.Second, func() (bool, string) {
 		hs, err := c.ListHosts(ctx, client.HostQuery{})
 		if err != nil || len(hs) != 1 {
@@ -320,24 +299,8 @@ func TestRolloutCanaryGateHalts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tlsCfg, err := pki.PoolConfig(f.CAPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.New(f.URL, f.Admin, tlsCfg)
-	e2etest.WaitFor(t, "every host with its security updates", 90*time.Second, func() (bool, string) {
-		hs, err := c.ListHosts(ctx, client.HostQuery{})
-		if err != nil {
-			return false, err.Error()
-		}
-		n := 0
-		for _, h := range hs {
-			if h.SecurityUpdatesCount > 0 {
-				n++
-			}
-		}
-		return n == hosts, hostSummary(hs)
-	})
+	c := f.Client(t)
+	waitForSecurityUpdates(ctx, t, c, hosts)
 
 	d, err := c.CreateRollout(ctx, patchbay.Rollout{Name: "gated", Policy: patchbay.PolicySecurity,
 		Budget: patchbay.FailureBudget{Count: 5},
@@ -406,4 +369,22 @@ func TestRolloutCanaryGateHalts(t *testing.T) {
 			t.Errorf("%s's agent started a job", hr.Hostname)
 		}
 	}
+}
+
+// waitForSecurityUpdates waits until n hosts report pending security updates.
+func waitForSecurityUpdates(ctx context.Context, t *testing.T, c *client.Client, n int) {
+	t.Helper()
+	e2etest.WaitFor(t, "every host with its security updates", 90*time.Second, func() (bool, string) {
+		hs, err := c.ListHosts(ctx, client.HostQuery{})
+		if err != nil {
+			return false, err.Error()
+		}
+		with := 0
+		for _, h := range hs {
+			if h.SecurityUpdatesCount > 0 {
+				with++
+			}
+		}
+		return with == n, hostSummary(hs)
+	})
 }
