@@ -95,4 +95,7 @@ type Finding struct {
 	// Evidence says why this matched: the advisory, the range and the
 	// version comparison, in words a person can check.
 	Evidence string `json:"evidence"`
+	// ExceptionID is the exception in force that covers this finding (its
+	// fix is held, the risk accepted until the exception expires).
+	ExceptionID int64 `json:"exception_id,omitempty"`
 }

@@ -430,4 +430,15 @@ type HostRun struct {
 	// Patches is the frozen patch set: exactly these versions, and no
 	// other, are installed on the host.
 	Patches []PackageVersion `json:"patches"`
+	// Excluded are the host's pending updates the plan did not take, each
+	// with the policy rule or exception that left it out.
+	Excluded []ExcludedUpdate `json:"excluded"`
+}
+
+// ExcludedUpdate is a pending update a rollout's plan left out, and why.
+type ExcludedUpdate struct {
+	PackageVersion
+	Reason string `json:"reason"`
+	// ExceptionID is the exception holding it, when one does.
+	ExceptionID int64 `json:"exception_id,omitempty"`
 }

@@ -73,5 +73,7 @@ type Store interface {
 	AdvisoryStore
 	RolloutStore
 	JobStore
+	PolicyStore
+	ExceptionStore
 	Close() error
 }

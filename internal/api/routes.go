@@ -81,6 +81,15 @@ func (a *API) Routes() []Route {
 		{"POST", "/api/v1/rollouts/{id}/hosts/{host}/retry", false, a.retryRolloutHost},
 		{"POST", "/api/v1/rollouts/{id}/hosts/{host}/skip", false, a.skipRolloutHost},
 
+		{"GET", "/api/v1/policies", false, a.listPolicies},
+		{"POST", "/api/v1/policies", false, a.createPolicy},
+		{"GET", "/api/v1/policies/{name}", false, a.getPolicy},
+		{"PUT", "/api/v1/policies/{name}", false, a.putPolicy},
+		{"GET", "/api/v1/exceptions", false, a.listExceptions},
+		{"POST", "/api/v1/exceptions", false, a.createException},
+		{"GET", "/api/v1/exceptions/{id}", false, a.getException},
+		{"POST", "/api/v1/exceptions/{id}/revoke", false, a.revokeException},
+
 		{"POST", "/api/v1/tokens", false, a.createToken},
 		{"GET", "/api/v1/tokens", false, a.listTokens},
 		{"DELETE", "/api/v1/tokens/{id}", false, a.revokeToken},

@@ -70,8 +70,10 @@ the second Tuesday), offset moves it by days (offset=4d: the Saturday after).`,
 			if err != nil {
 				return err
 			}
-			def.Policy = patchbay.PolicyAll
 			if securityOnly {
+				if cmd.Flags().Changed("policy") && def.Policy != patchbay.PolicySecurity {
+					return usagef("--security-only is --policy security; give one or the other")
+				}
 				def.Policy = patchbay.PolicySecurity
 			}
 			if def.Target, err = patchbay.ParseSelector(target); err != nil {
@@ -122,7 +124,8 @@ the second Tuesday), offset moves it by days (offset=4d: the Saturday after).`,
 	f := cmd.Flags()
 	f.StringVar(&def.Name, "name", "", "name of the rollout")
 	f.StringVar(&target, "target", "", "hosts to patch, key=value[,key=value] over asset fields and labels (default: all)")
-	f.BoolVar(&securityOnly, "security-only", false, "plan only updates from a security origin (default: all pending updates)")
+	f.StringVar(&def.Policy, "policy", patchbay.PolicyAll, "patch policy choosing the updates (patchbay policies list): all, security or one of yours")
+	f.BoolVar(&securityOnly, "security-only", false, "short for --policy security")
 	f.StringArrayVar(&rings, "ring", nil, "NAME:SPEC, in order (repeatable; see above)")
 	f.StringVar(&budget, "budget", "0", "failures the whole rollout tolerates before it halts: a count or N%")
 	f.StringVar(&window, "window", "", "maintenance window: 'cron=...;duration=...;tz=...[;offset=Nd]' (default: always)")
@@ -239,16 +242,21 @@ func parseDuration(s string) (time.Duration, error) {
 
 // printPlan writes the plan: one row per host and package.
 func printPlan(p printer, d patchbay.RolloutDetail) error {
-	return p.print(d, []string{"HOST", "RING", "STATE", "PACKAGE", "INSTALLED", "PLANNED"}, func() [][]string {
+	return p.print(d, []string{"HOST", "RING", "STATE", "PACKAGE", "INSTALLED", "PLANNED", "NOTE"}, func() [][]string {
 		var rows [][]string
 		for _, h := range d.Hosts {
 			ring := ringName(d.Rollout, h.Ring)
 			if len(h.Patches) == 0 {
-				rows = append(rows, []string{h.Hostname, ring, string(h.State), "-", "-", dash(h.Reason)})
+				rows = append(rows, []string{h.Hostname, ring, string(h.State), "-", "-", "-", dash(h.Reason)})
 			}
 			for _, pv := range h.Patches {
 				inst := d.Installed[h.HostID][pv.Name+":"+pv.Arch]
-				rows = append(rows, []string{h.Hostname, ring, string(h.State), pv.Name + archSuffix(pv.Arch), dash(inst), pv.Version})
+				rows = append(rows, []string{h.Hostname, ring, string(h.State), pv.Name + archSuffix(pv.Arch), dash(inst), pv.Version, ""})
+			}
+			for _, x := range h.Excluded {
+				inst := d.Installed[h.HostID][x.Name+":"+x.Arch]
+				rows = append(rows, []string{h.Hostname, ring, string(h.State), x.Name + archSuffix(x.Arch), dash(inst), "-",
+					"not planned (" + x.Version + "): " + x.Reason})
 			}
 		}
 		return rows

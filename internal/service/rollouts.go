@@ -47,13 +47,20 @@ func (s *Service) CreateRollout(ctx context.Context, def patchbay.Rollout) (patc
 }
 
 // planHosts computes the host runs of r: every targeted host in its ring,
-// with the pending updates the policy takes at their candidate versions.
-// A host with nothing to install is skipped from the start.
+// with the pending updates its policy approves and no exception holds, at
+// their candidate versions, and the others with why they were left out. A
+// host with nothing to install is skipped from the start, one whose
+// updates exceptions hold is held.
 func (s *Service) planHosts(ctx context.Context, r patchbay.Rollout) ([]patchbay.HostRun, error) {
-	if r.Policy != patchbay.PolicyAll && r.Policy != patchbay.PolicySecurity {
-		return nil, patchbay.Errorf(patchbay.EINVALID, "unknown policy %q (want %s or %s)", r.Policy, patchbay.PolicyAll, patchbay.PolicySecurity)
+	pol, err := s.policy(ctx, r.Policy)
+	if patchbay.ErrorCode(err) == patchbay.ENOTFOUND {
+		return nil, patchbay.Errorf(patchbay.EINVALID, "%s", patchbay.ErrorMessage(err))
 	}
-	hosts, err := s.store.ListHosts(ctx, patchbay.HostFilter{Now: s.now()})
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	hosts, err := s.store.ListHosts(ctx, patchbay.HostFilter{Now: now})
 	if err != nil {
 		return nil, fmt.Errorf("plan rollout: %w", err)
 	}
@@ -64,27 +71,27 @@ func (s *Service) planHosts(ctx context.Context, r patchbay.Rollout) ([]patchbay
 	if len(rings) == 0 {
 		return nil, patchbay.Errorf(patchbay.EINVALID, "target %q matches no host", r.Target.String())
 	}
+	updates := make(map[int64][]patchbay.Update, len(rings))
+	for _, h := range hosts {
+		if _, ok := rings[h.ID]; !ok {
+			continue
+		}
+		if updates[h.ID], err = s.store.Updates(ctx, h.ID); err != nil {
+			return nil, fmt.Errorf("plan rollout: %w", err)
+		}
+	}
+	in, err := s.loadPlanInputs(ctx, pol, updates)
+	if err != nil {
+		return nil, fmt.Errorf("plan rollout: %w", err)
+	}
 	runs := make([]patchbay.HostRun, 0, len(rings))
 	for _, h := range hosts {
 		ring, ok := rings[h.ID]
 		if !ok {
 			continue
 		}
-		updates, err := s.store.Updates(ctx, h.ID)
-		if err != nil {
-			return nil, fmt.Errorf("plan rollout: %w", err)
-		}
-		patches := []patchbay.PackageVersion{}
-		for _, u := range updates {
-			if r.Policy == patchbay.PolicySecurity && !u.Security {
-				continue
-			}
-			patches = append(patches, patchbay.PackageVersion{Name: u.Name, Arch: u.Arch, Version: u.CandidateVersion})
-		}
-		run := patchbay.HostRun{HostID: h.ID, Hostname: h.Hostname, Ring: ring, State: patchbay.HostPending, Patches: patches}
-		if len(patches) == 0 {
-			run.State, run.Reason = patchbay.HostSkipped, "nothing to install"
-		}
+		run := patchbay.HostRun{HostID: h.ID, Hostname: h.Hostname, Ring: ring}
+		run.Patches, run.Excluded, run.State, run.Reason = in.decideHost(h, updates[h.ID], now)
 		runs = append(runs, run)
 	}
 	return runs, nil
@@ -286,7 +293,7 @@ func (s *Service) rolloutDetail(ctx context.Context, id int64) (patchbay.Rollout
 	if len(hosts) <= maxInstalledLookups && (r.State == patchbay.RolloutDraft || r.State == patchbay.RolloutApproved) {
 		d.Installed = map[int64]map[string]string{}
 		for _, h := range hosts {
-			if len(h.Patches) == 0 {
+			if len(h.Patches) == 0 && len(h.Excluded) == 0 {
 				continue
 			}
 			updates, err := s.store.Updates(ctx, h.HostID)

@@ -398,7 +398,11 @@ func (s *Service) Findings(ctx context.Context, q FindingQuery) ([]patchbay.Find
 	} else if _, err := requireUser(ctx); err != nil {
 		return nil, err
 	}
-	return s.store.Findings(ctx, f)
+	list, err := s.store.Findings(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return list, s.markExcepted(ctx, list)
 }
 
 // Vuln returns one CVE across the fleet.
@@ -425,5 +429,5 @@ func (s *Service) Vuln(ctx context.Context, cve string) (patchbay.Vuln, error) {
 	if v.Findings, err = s.store.Findings(ctx, patchbay.FindingFilter{CVE: cve}); err != nil {
 		return patchbay.Vuln{}, err
 	}
-	return v, nil
+	return v, s.markExcepted(ctx, v.Findings)
 }

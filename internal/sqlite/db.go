@@ -59,7 +59,7 @@ type DB struct {
 // writeQueries are the statements prepared at Open.
 func writeQueries() []string {
 	return []string{qSelectPackageVersion, qInsertPackageVersion, qInventoryState, qHostPackageIDs,
-		qDeleteHostPackages, qInsertHostPackages, qHostUpdates, qUpsertHostUpdate, qDeleteHostUpdate,
+		qDeleteHostPackages, qInsertHostPackages, qHostUpdates, qUpsertHostUpdate, qDeleteHostUpdate, qUpdateFirstSeen,
 		qSaveInventoryFacts, qInsertEvent}
 }
 

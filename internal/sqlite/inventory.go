@@ -118,7 +118,9 @@ const (
 		ON CONFLICT (host_id, name, arch) DO UPDATE SET
 		installed_version = excluded.installed_version, candidate_version = excluded.candidate_version,
 		origin = excluded.origin, security = excluded.security`
-	qDeleteHostUpdate   = `DELETE FROM host_updates WHERE host_id = ? AND name = ? AND arch = ?`
+	qDeleteHostUpdate = `DELETE FROM host_updates WHERE host_id = ? AND name = ? AND arch = ?`
+	qUpdateFirstSeen  = `INSERT INTO update_first_seen (name, arch, version, first_seen) VALUES (?, ?, ?, ?)
+		ON CONFLICT DO NOTHING`
 	qSaveInventoryFacts = `UPDATE hosts SET
 		hostname = ?, os_id = ?, os_id_like = ?, os_version_id = ?, os_codename = ?, os_name = ?, os_pretty_name = ?,
 		kernel = ?, arch = ?, boot_id = ?, uptime_seconds = ?, ip_addresses = ?, package_manager = ?,
@@ -192,7 +194,7 @@ func (db *DB) SaveInventory(ctx context.Context, hostID int64, prevHash string, 
 		keepUpdates := inv.UpdatesError != ""
 		var nUpdates, nSecurity int
 		if !keepUpdates {
-			if nUpdates, nSecurity, err = db.replaceUpdates(ctx, tx, hostID, inv.Updates); err != nil {
+			if nUpdates, nSecurity, err = db.replaceUpdates(ctx, tx, hostID, inv.Updates, now); err != nil {
 				return err
 			}
 			nilLists &^= nilUpdates
@@ -270,8 +272,9 @@ func (db *DB) replacePackages(ctx context.Context, tx *sql.Tx, hostID int64, ids
 // replaceUpdates makes updates the host's pending updates, writing only
 // what changed, and returns how many there are and how many of them are
 // security updates. Of two updates with the same name and arch, the last
-// wins.
-func (db *DB) replaceUpdates(ctx context.Context, tx *sql.Tx, hostID int64, updates []patchbay.Update) (n, security int, err error) {
+// wins. A candidate version the fleet never reported before is first seen
+// at now.
+func (db *DB) replaceUpdates(ctx context.Context, tx *sql.Tx, hostID int64, updates []patchbay.Update, now time.Time) (n, security int, err error) {
 	rows, err := db.stmt(ctx, tx, qHostUpdates).QueryContext(ctx, hostID)
 	if err != nil {
 		return 0, 0, err
@@ -305,6 +308,11 @@ func (db *DB) replaceUpdates(ctx context.Context, tx *sql.Tx, hostID int64, upda
 		}
 		if _, err := upsert.ExecContext(ctx, hostID, u.Name, u.Arch, u.InstalledVersion, u.CandidateVersion, u.Origin, boolInt(u.Security)); err != nil {
 			return 0, 0, fmt.Errorf("save update %s: %w", k, err)
+		}
+		if s, ok := stored[k]; !ok || s.CandidateVersion != u.CandidateVersion {
+			if _, err := db.stmt(ctx, tx, qUpdateFirstSeen).ExecContext(ctx, u.Name, u.Arch, u.CandidateVersion, nanos(now)); err != nil {
+				return 0, 0, fmt.Errorf("save first seen of %s: %w", k, err)
+			}
 		}
 	}
 	for _, k := range sortedKeys(stored) {

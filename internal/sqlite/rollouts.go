@@ -54,10 +54,14 @@ func insertHostRun(ctx context.Context, tx *sql.Tx, h patchbay.HostRun) error {
 	if err != nil {
 		return err
 	}
+	excluded, err := json.Marshal(nonNil(h.Excluded))
+	if err != nil {
+		return err
+	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO rollout_hosts (rollout_id, host_id, hostname, ring, state, attempts, failures,
-		started_at, finished_at, reason, failed_gate, job_id, patches) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		started_at, finished_at, reason, failed_gate, job_id, patches, excluded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		h.RolloutID, h.HostID, h.Hostname, h.Ring, string(h.State), h.Attempts, h.Failures,
-		nanos(h.StartedAt), nanos(h.FinishedAt), h.Reason, h.FailedGate, h.JobID, string(patches))
+		nanos(h.StartedAt), nanos(h.FinishedAt), h.Reason, h.FailedGate, h.JobID, string(patches), string(excluded))
 	if isForeignKey(err) {
 		return patchbay.Errorf(patchbay.ENOTFOUND, "host %d not found", h.HostID)
 	}
@@ -174,9 +178,9 @@ func (db *DB) ActiveRollouts(ctx context.Context) ([]int64, error) {
 // hostRuns reads a rollout's host runs, with their frozen patch sets only
 // when withPatches is set.
 func hostRuns(ctx context.Context, tx *sql.Tx, id int64, withPatches bool) ([]patchbay.HostRun, error) {
-	patchesCol := `''`
+	patchesCol := `'', ''`
 	if withPatches {
-		patchesCol = `patches`
+		patchesCol = `patches, excluded`
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT host_id, hostname, ring, state, attempts, failures, started_at, finished_at,
 		reason, failed_gate, job_id, `+patchesCol+` FROM rollout_hosts WHERE rollout_id = ? ORDER BY ring, hostname, host_id`, id)
@@ -188,11 +192,11 @@ func hostRuns(ctx context.Context, tx *sql.Tx, id int64, withPatches bool) ([]pa
 	for rows.Next() {
 		h := patchbay.HostRun{RolloutID: id}
 		var (
-			state, patches    string
-			started, finished int64
+			state, patches, excluded string
+			started, finished        int64
 		)
 		if err := rows.Scan(&h.HostID, &h.Hostname, &h.Ring, &state, &h.Attempts, &h.Failures, &started, &finished,
-			&h.Reason, &h.FailedGate, &h.JobID, &patches); err != nil {
+			&h.Reason, &h.FailedGate, &h.JobID, &patches, &excluded); err != nil {
 			return nil, err
 		}
 		h.State = patchbay.HostRunState(state)
@@ -200,6 +204,9 @@ func hostRuns(ctx context.Context, tx *sql.Tx, id int64, withPatches bool) ([]pa
 		if withPatches {
 			if err := json.Unmarshal([]byte(patches), &h.Patches); err != nil {
 				return nil, fmt.Errorf("host %d: patches: %w", h.HostID, err)
+			}
+			if err := json.Unmarshal([]byte(excluded), &h.Excluded); err != nil {
+				return nil, fmt.Errorf("host %d: excluded: %w", h.HostID, err)
 			}
 		}
 		list = append(list, h)

@@ -35,8 +35,10 @@ func testRollouts(t *testing.T, s patchbay.Store) {
 	b := f.enroll("m-b", "b", at(0))
 
 	runs := []patchbay.HostRun{
-		{HostID: b.ID, Hostname: "b", Ring: 1, State: patchbay.HostPending, Patches: []patchbay.PackageVersion{{Name: "openssl", Arch: "amd64", Version: "3.0.15-1~deb12u1"}}},
-		{HostID: a.ID, Hostname: "a", Ring: 0, State: patchbay.HostPending, Patches: []patchbay.PackageVersion{{Name: "bash", Version: "5.2.15-2+b7"}}},
+		{HostID: b.ID, Hostname: "b", Ring: 1, State: patchbay.HostPending, Patches: []patchbay.PackageVersion{{Name: "openssl", Arch: "amd64", Version: "3.0.15-1~deb12u1"}},
+			Excluded: []patchbay.ExcludedUpdate{{PackageVersion: patchbay.PackageVersion{Name: "tzdata", Arch: "all", Version: "2025b-0+deb12u1"}, Reason: "held by exception 3", ExceptionID: 3}}},
+		{HostID: a.ID, Hostname: "a", Ring: 0, State: patchbay.HostPending, Patches: []patchbay.PackageVersion{{Name: "bash", Version: "5.2.15-2+b7"}},
+			Excluded: []patchbay.ExcludedUpdate{}},
 	}
 	r, err := s.CreateRollout(ctx, testRollout(), runs, []patchbay.RolloutEvent{{Time: at(0), Actor: "alice", Kind: "created"}})
 	must(t, err)
