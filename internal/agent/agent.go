@@ -64,6 +64,11 @@ type Agent struct {
 
 	enrolling sync.Mutex // one enrolment at a time
 	mu        sync.Mutex // guards st and api, which enrolment replaces
+	// pkg lets one package-manager user run at a time: a check-in's
+	// collection (apt-get update, the upgrade simulation) or a job. Run
+	// side by side they fight over apt's and dpkg's locks, and a
+	// collection during an install reads a half-changed system.
+	pkg sync.Mutex
 	st        state
 	api       *client.Client
 }
@@ -264,7 +269,9 @@ func (a *Agent) enroll(ctx context.Context) error {
 func (a *Agent) checkIn(ctx context.Context, c *client.Client) error {
 	now := a.cfg.Now()
 	refresh := a.lastRefresh.IsZero() || now.Sub(a.lastRefresh) >= a.cfg.RefreshInterval
+	a.pkg.Lock()
 	inv, err := a.cfg.Collector.Collect(ctx, refresh)
+	a.pkg.Unlock()
 	if err != nil {
 		return fmt.Errorf("collect inventory: %w", err)
 	}

@@ -278,6 +278,11 @@ type fakePM struct {
 	interrupted bool
 	crash       bool // panic after unpacking, as a kill -9 there would
 	installs    int
+	// installFor keeps an install busy that long; collections that
+	// happen meanwhile are counted in overlaps.
+	installFor time.Duration
+	installing bool
+	overlaps   int
 }
 
 type crash struct{}
@@ -301,6 +306,9 @@ func (f *fakePM) RebootRequired(context.Context) (bool, []string, error) { retur
 func (f *fakePM) Packages(context.Context) ([]patchbay.Package, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.installing {
+		f.overlaps++
+	}
 	var out []patchbay.Package
 	for n, v := range f.installed {
 		out = append(out, patchbay.Package{Name: n, Arch: "amd64", Version: v, SourceName: n, SourceVersion: v})
@@ -318,6 +326,17 @@ func (f *fakePM) Validate(pkgs []patchbay.PackageVersion) error {
 }
 
 func (f *fakePM) Install(_ context.Context, pkgs []patchbay.PackageVersion) ([]byte, error) {
+	if f.installFor > 0 {
+		f.mu.Lock()
+		f.installing = true
+		f.mu.Unlock()
+		time.Sleep(f.installFor)
+		defer func() {
+			f.mu.Lock()
+			f.installing = false
+			f.mu.Unlock()
+		}()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.installs++
@@ -429,6 +448,13 @@ const savedCred = "pbh_test"
 // enrolment) on stateDir, with the real executor over pm.
 func startAgent(t *testing.T, cs *controlServer, stateDir string, pm *fakePM) *testAgent {
 	t.Helper()
+	return startAgentEvery(t, cs, stateDir, pm, time.Hour)
+}
+
+// startAgentEvery is startAgent with a check-in interval (below a minute
+// it passes 1000 times faster, see sleeps).
+func startAgentEvery(t *testing.T, cs *controlServer, stateDir string, pm *fakePM, interval time.Duration) *testAgent {
+	t.Helper()
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cs.srv.Certificate().Raw})
 	if err := saveState(stateDir, state{Server: cs.srv.URL, HostID: 1, MachineID: "m1", Credential: savedCred, CAPEM: string(caPEM)}); err != nil {
 		t.Fatal(err)
@@ -439,7 +465,7 @@ func startAgent(t *testing.T, cs *controlServer, stateDir string, pm *fakePM) *t
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{
-			Server: cs.srv.URL, Token: cs.token, StateDir: stateDir, Interval: time.Hour, RefreshInterval: time.Hour,
+			Server: cs.srv.URL, Token: cs.token, StateDir: stateDir, Interval: interval, RefreshInterval: time.Hour,
 			Collector: &HostCollector{Root: "/", Manager: pm, Now: time.Now, Logger: logger},
 			Jobs:      newExecutor(t, stateDir, pm), JobWait: 5 * time.Second,
 			Sleep: ta.sleeps.sleep, Logger: logger,
@@ -526,6 +552,29 @@ func TestJobDeliveredRunAndPosted(t *testing.T) {
 	cs.waitUntil("the next poll", func() bool { return cs.waitingPolls == 1 })
 	if m := ta.unsentMarkers(t); len(m) != 0 {
 		t.Errorf("unsent markers left: %v", m)
+	}
+}
+
+// TestCheckInsWaitForJobs: check-ins come every millisecond while an
+// install takes 300 ms, yet no collection reads the package manager
+// during the install (side by side they would fight over apt's locks and
+// read a half-changed system); check-ins go on afterwards.
+func TestCheckInsWaitForJobs(t *testing.T) {
+	cs := newControlServer(t)
+	pm := newFakePM()
+	pm.installFor = 300 * time.Millisecond
+	startAgentEvery(t, cs, t.TempDir(), pm, time.Second)
+	cs.waitUntil("a waiting poll", func() bool { return cs.waitingPolls == 1 })
+	cs.enqueue(installJob("j1"))
+	cs.waitUntil("result of j1", func() bool { return len(cs.postsOf("j1")) == 1 })
+	cs.waitUntil("inventory after the install", func() bool {
+		n := len(cs.inventories)
+		return n > 0 && inventoryVersion(cs.inventories[n-1], "demo-app") == "1.0-2"
+	})
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if pm.overlaps != 0 {
+		t.Errorf("%d collections read the package manager while it installed", pm.overlaps)
 	}
 }
 

@@ -129,16 +129,18 @@ func (m *Manager) aptOptions() []string {
 // path is p (relative to the root filesystem) under m's root.
 func (m *Manager) path(p string) string { return filepath.Join(m.root, p) }
 
-// aptErrors picks the error and warning lines ("E: ", "W: ") of an apt
-// command's output for an error message, without repeats; the "Err:" lines
-// of the download log if there are none, else the last lines of stderr.
+// aptErrors picks the lines of an apt command's output that say what went
+// wrong, for an error message, without repeats: dpkg's "error processing
+// package P" lines (they name the package) and apt's error and warning
+// lines ("E: ", "W: "); the "Err:" lines of the download log if there are
+// none, else the last lines of stderr.
 func aptErrors(res pkgmgr.Result) string {
 	var picked, errLines []string
 	for _, out := range [][]byte{res.Stderr, res.Stdout} {
 		for _, l := range strings.Split(string(out), "\n") {
 			l = strings.TrimSpace(l)
 			switch {
-			case strings.HasPrefix(l, "E: ") || strings.HasPrefix(l, "W: "):
+			case strings.HasPrefix(l, "dpkg: error processing ") || strings.HasPrefix(l, "E: ") || strings.HasPrefix(l, "W: "):
 				if !slices.Contains(picked, l) {
 					picked = append(picked, l)
 				}

@@ -252,11 +252,16 @@ func TestInstallFailureKeepsOutput(t *testing.T) {
 		{prefix: "apt-get ", res: pkgmgr.Result{
 			ExitCode: 100,
 			Stdout:   []byte("Setting up demo-app (1.0-3) ...\n"),
-			Stderr:   []byte("demo-app: postinst fails on purpose\nE: Sub-process /usr/bin/dpkg returned an error code (1)\n"),
+			// As dpkg and apt write it (bookworm).
+			Stderr: []byte("demo-app: postinst fails on purpose\n" +
+				"dpkg: error processing package demo-app (--configure):\n" +
+				" installed demo-app package post-installation script subprocess returned error exit status 1\n" +
+				"Errors were encountered while processing:\n demo-app\n" +
+				"E: Sub-process /usr/bin/dpkg returned an error code (1)\n"),
 		}},
 	}}
 	out, err := New("/", r).Install(context.Background(), []patchbay.PackageVersion{{Name: "demo-app", Version: "1.0-3"}})
-	if err == nil || !strings.Contains(err.Error(), "exit 100: E: Sub-process /usr/bin/dpkg returned an error code (1)") {
+	if err == nil || !strings.Contains(err.Error(), "exit 100: dpkg: error processing package demo-app (--configure):; E: Sub-process /usr/bin/dpkg returned an error code (1)") {
 		t.Errorf("err = %v", err)
 	}
 	if !strings.Contains(string(out), "postinst fails on purpose") || !strings.Contains(string(out), "Setting up") {
