@@ -69,8 +69,8 @@ type Agent struct {
 	// side by side they fight over apt's and dpkg's locks, and a
 	// collection during an install reads a half-changed system.
 	pkg sync.Mutex
-	st        state
-	api       *client.Client
+	st  state
+	api *client.Client
 }
 
 // Run enrols if needed and checks in until ctx ends (or once).
