@@ -37,6 +37,8 @@ var funcs = template.FuncMap{
 	"add":      func(a, b int) int { return a + b },
 	"join":     strings.Join,
 	"event":    eventText,
+	"age":      durationText,
+	"list":     func(s ...string) []string { return s },
 }
 
 // mustParsePages parses every page template with the layout and partials.

@@ -66,6 +66,11 @@ func (u *UI) Routes() []Route {
 		{"GET", "/rollouts/{id}/live", false, u.rolloutLive},
 		{"GET", "/rollouts/{id}/confirm/{action}", false, u.rolloutConfirm},
 		{"POST", "/rollouts/{id}/{action}", false, u.rolloutAct},
+		{"GET", "/policies", false, u.policies},
+		{"POST", "/policies", false, u.createPolicy},
+		{"GET", "/exceptions", false, u.exceptions},
+		{"POST", "/exceptions", false, u.createException},
+		{"POST", "/exceptions/{id}/revoke", false, u.revokeException},
 	}
 }
 

@@ -41,6 +41,7 @@ type vulnGroup struct {
 	CVSS       float64
 	KEV        bool
 	Hosts      int
+	Excepted   int // of those hosts, how many an exception covers
 	Findings   int
 	Fixed      []string // fixed versions, sorted; empty while there is no fix
 	Advisories []string
@@ -50,10 +51,11 @@ type vulnGroup struct {
 // three CVEs counts under each. Worst first: KEV, severity, CVSS, hosts.
 func groupFindings(fs []patchbay.Finding) []vulnGroup {
 	type acc struct {
-		g     vulnGroup
-		hosts map[int64]bool
-		fixed map[string]bool
-		advs  map[string]bool
+		g        vulnGroup
+		hosts    map[int64]bool
+		excepted map[int64]bool
+		fixed    map[string]bool
+		advs     map[string]bool
 	}
 	byID := map[string]*acc{}
 	for _, f := range fs {
@@ -64,7 +66,7 @@ func groupFindings(fs []patchbay.Finding) []vulnGroup {
 		for _, id := range ids {
 			a := byID[id]
 			if a == nil {
-				a = &acc{g: vulnGroup{ID: id, Severity: patchbay.SeverityUnknown}, hosts: map[int64]bool{}, fixed: map[string]bool{}, advs: map[string]bool{}}
+				a = &acc{g: vulnGroup{ID: id, Severity: patchbay.SeverityUnknown}, hosts: map[int64]bool{}, excepted: map[int64]bool{}, fixed: map[string]bool{}, advs: map[string]bool{}}
 				byID[id] = a
 			}
 			if patchbay.SeverityRank(f.Severity) > patchbay.SeverityRank(a.g.Severity) {
@@ -74,6 +76,9 @@ func groupFindings(fs []patchbay.Finding) []vulnGroup {
 			a.g.KEV = a.g.KEV || f.KEV
 			a.g.Findings++
 			a.hosts[f.HostID] = true
+			if f.ExceptionID != 0 {
+				a.excepted[f.HostID] = true
+			}
 			if f.FixedVersion != "" {
 				a.fixed[f.FixedVersion] = true
 			}
@@ -82,7 +87,7 @@ func groupFindings(fs []patchbay.Finding) []vulnGroup {
 	}
 	out := make([]vulnGroup, 0, len(byID))
 	for _, a := range byID {
-		a.g.Hosts = len(a.hosts)
+		a.g.Hosts, a.g.Excepted = len(a.hosts), len(a.excepted)
 		for v := range a.fixed {
 			a.g.Fixed = append(a.g.Fixed, v)
 		}
