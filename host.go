@@ -156,6 +156,8 @@ type HeartbeatReply struct {
 	// SendInventory is true when the server's stored inventory hash differs
 	// from the agent's: the agent then PUTs its full inventory.
 	SendInventory bool `json:"send_inventory"`
+	// Blocked are the versions blocked fleet-wide now (see JobsPoll).
+	Blocked []PackageVersion `json:"blocked"`
 }
 
 // HostStore keeps hosts, their inventories and events.

@@ -165,3 +165,37 @@ func TestExceptionCovers(t *testing.T) {
 		t.Error("CoversFinding by advisory, CVE and package")
 	}
 }
+
+func TestParseBlock(t *testing.T) {
+	b, err := ParseBlock(" linux-image-6.1.0-14-amd64=6.1.64-1 ")
+	if err != nil || b.Package != "linux-image-6.1.0-14-amd64" || b.Version != "6.1.64-1" {
+		t.Fatalf("ParseBlock = %+v, %v", b, err)
+	}
+	if b, err := ParseBlock("libc6=2:2.36-9"); err != nil || b.Version != "2:2.36-9" {
+		t.Errorf("epoch: %+v %v", b, err)
+	}
+	for _, bad := range []string{"", "openssl", "=1.0", "openssl="} {
+		if _, err := ParseBlock(bad); ErrorCode(err) != EINVALID {
+			t.Errorf("ParseBlock(%q) = %v, want EINVALID", bad, err)
+		}
+	}
+	b.Reason = "r"
+	if err := b.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	for _, bad := range []Block{{Package: "open ssl", Version: "1", Reason: "r"}, {Package: "lib*", Version: "1", Reason: "r"}, {Package: "a", Version: "1"}} {
+		if err := bad.Validate(); ErrorCode(err) != EINVALID {
+			t.Errorf("Validate(%+v) = %v, want EINVALID", bad, err)
+		}
+	}
+	blocks := []Block{{ID: 1, Package: "openssl", Version: "3.0.15-1~deb12u1"}, {ID: 2, Package: "vim", Version: "2:9.0", RemovedAt: time.Now()}}
+	if got, ok := BlockedBy(blocks, PackageVersion{Name: "openssl", Arch: "amd64", Version: "3.0.15-1~deb12u1"}); !ok || got.ID != 1 {
+		t.Error("openssl of any arch is blocked")
+	}
+	if _, ok := BlockedBy(blocks, PackageVersion{Name: "vim", Version: "2:9.0"}); ok {
+		t.Error("a removed block still blocks")
+	}
+	if _, ok := BlockedBy(blocks, PackageVersion{Name: "openssl", Version: "3.0.16-1~deb12u1"}); ok {
+		t.Error("another version is blocked")
+	}
+}

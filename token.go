@@ -75,5 +75,6 @@ type Store interface {
 	JobStore
 	PolicyStore
 	ExceptionStore
+	BlockStore
 	Close() error
 }

@@ -50,6 +50,9 @@ type ErrorDetail struct {
 // agent's executor answers a repeated job id with its stored result).
 type JobsPoll struct {
 	Jobs []Job `json:"jobs"`
+	// Blocked are the versions blocked fleet-wide now: the agent refuses
+	// a job that would install one, however it got the job.
+	Blocked []PackageVersion `json:"blocked"`
 }
 
 // The result of a job is posted as a JobResult to

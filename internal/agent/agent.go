@@ -290,6 +290,7 @@ func (a *Agent) checkIn(ctx context.Context, c *client.Client) error {
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
+	a.setBlocked(ctx, reply.Blocked)
 	if !reply.SendInventory {
 		a.cfg.Logger.DebugContext(ctx, "checked in, inventory unchanged")
 		return nil
@@ -299,6 +300,17 @@ func (a *Agent) checkIn(ctx context.Context, c *client.Client) error {
 	}
 	a.cfg.Logger.InfoContext(ctx, "inventory sent", "packages", len(inv.Packages), "updates", len(inv.Updates), "reboot_required", inv.RebootRequired)
 	return nil
+}
+
+// setBlocked hands the versions the server blocked to the job executor,
+// which refuses jobs that would install them.
+func (a *Agent) setBlocked(ctx context.Context, list []patchbay.PackageVersion) {
+	if a.cfg.Jobs == nil || list == nil { // nil: a server that does not send them
+		return
+	}
+	if err := a.cfg.Jobs.SetBlocked(list); err != nil {
+		a.cfg.Logger.ErrorContext(ctx, "keep blocked versions", "err", err)
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -93,6 +93,7 @@ func (a *Agent) jobRound(ctx context.Context, c *client.Client) error {
 	if err != nil {
 		return fmt.Errorf("poll jobs: %w", err)
 	}
+	a.setBlocked(ctx, poll.Blocked)
 	if len(poll.Jobs) == 0 {
 		if gap := minPollGap - time.Since(start); gap > 0 {
 			_ = a.cfg.Sleep(ctx, gap) // cancelled: the loop sees ctx

@@ -37,7 +37,8 @@ type controlServer struct {
 	mu          sync.Mutex
 	changed     chan struct{} // closed and replaced on every change
 	queue       []patchbay.Job
-	posts       []patchbay.JobResult // accepted posts, in order
+	posts       []patchbay.JobResult      // accepted posts, in order
+	blocked     []patchbay.PackageVersion // sent with every poll reply
 	inventories []patchbay.Inventory
 	hash        string
 	// failJobs makes the next N requests to the job routes fail as a
@@ -186,8 +187,9 @@ func (cs *controlServer) poll(w http.ResponseWriter, r *http.Request) {
 			for _, j := range jobs {
 				cs.deliveries[j.ID]++
 			}
+			blocked := cs.blocked
 			cs.mu.Unlock()
-			json.NewEncoder(w).Encode(patchbay.JobsPoll{Jobs: jobs})
+			json.NewEncoder(w).Encode(patchbay.JobsPoll{Jobs: jobs, Blocked: blocked})
 			return
 		}
 		if !held {
@@ -575,6 +577,56 @@ func TestCheckInsWaitForJobs(t *testing.T) {
 	defer pm.mu.Unlock()
 	if pm.overlaps != 0 {
 		t.Errorf("%d collections read the package manager while it installed", pm.overlaps)
+	}
+}
+
+// TestBlockedVersionRefused: a job that would install a version the
+// server blocked is refused before anything runs, whether the block came
+// with the job's own poll or was kept on disk from an earlier run (a
+// stale job, delivered by a server that no longer says so).
+func TestBlockedVersionRefused(t *testing.T) {
+	cs := newControlServer(t)
+	cs.blocked = []patchbay.PackageVersion{{Name: "demo-app", Version: "1.0-2"}}
+	dir := t.TempDir()
+	ta := startAgent(t, cs, dir, newFakePM())
+	cs.waitUntil("a waiting poll", func() bool { return cs.waitingPolls == 1 })
+	cs.enqueue(installJob("j1"))
+	cs.waitUntil("result of j1", func() bool { return len(cs.postsOf("j1")) == 1 })
+	res := cs.postsOf("j1")[0]
+	if res.Status != patchbay.JobFailed || !strings.Contains(res.Reason, "demo-app=1.0-2 is blocked fleet-wide") || len(res.Steps) != 0 {
+		t.Errorf("result %+v", res)
+	}
+	if n := ta.pm.installCount(); n != 0 {
+		t.Fatalf("package manager ran %d installs of a blocked version", n)
+	}
+	ta.stop()
+
+	// Restarted, and the server's replies no longer carry the list: the
+	// agent still remembers it.
+	cs.mu.Lock()
+	cs.blocked = nil
+	cs.queue = nil
+	cs.mu.Unlock()
+	ta = startAgent(t, cs, dir, newFakePM())
+	cs.waitUntil("a waiting poll", func() bool { return cs.waitingPolls == 1 })
+	cs.enqueue(installJob("j2"))
+	cs.waitUntil("result of j2", func() bool { return len(cs.postsOf("j2")) == 1 })
+	if res := cs.postsOf("j2")[0]; res.Status != patchbay.JobFailed || !strings.Contains(res.Reason, "blocked") {
+		t.Errorf("after a restart: %+v", res)
+	}
+	if n := ta.pm.installCount(); n != 0 {
+		t.Errorf("installs after the restart: %d", n)
+	}
+
+	// Unblocked (an empty list, not a missing one): it installs.
+	cs.mu.Lock()
+	cs.blocked = []patchbay.PackageVersion{}
+	cs.queue = nil
+	cs.mu.Unlock()
+	cs.enqueue(installJob("j3")) // the poll that brings j3 carries the empty list
+	cs.waitUntil("result of j3", func() bool { return len(cs.postsOf("j3")) == 1 })
+	if res := cs.postsOf("j3")[0]; res.Status != patchbay.JobSucceeded {
+		t.Errorf("after the unblock: %+v", res)
 	}
 }
 

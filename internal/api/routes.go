@@ -89,6 +89,9 @@ func (a *API) Routes() []Route {
 		{"POST", "/api/v1/exceptions", false, a.createException},
 		{"GET", "/api/v1/exceptions/{id}", false, a.getException},
 		{"POST", "/api/v1/exceptions/{id}/revoke", false, a.revokeException},
+		{"GET", "/api/v1/blocks", false, a.listBlocks},
+		{"POST", "/api/v1/blocks", false, a.addBlock},
+		{"DELETE", "/api/v1/blocks/{id}", false, a.removeBlock},
 
 		{"POST", "/api/v1/tokens", false, a.createToken},
 		{"GET", "/api/v1/tokens", false, a.listTokens},

@@ -23,7 +23,11 @@ func (s *Service) Heartbeat(ctx context.Context, hb patchbay.Heartbeat) (patchba
 	if err != nil {
 		return patchbay.HeartbeatReply{}, fmt.Errorf("heartbeat host %d: %w", p.HostID, err)
 	}
-	return patchbay.HeartbeatReply{SendInventory: h.InventoryHash != hb.InventoryHash}, nil
+	blocks, err := s.activeBlocks(ctx)
+	if err != nil {
+		return patchbay.HeartbeatReply{}, err
+	}
+	return patchbay.HeartbeatReply{SendInventory: h.InventoryHash != hb.InventoryHash, Blocked: blockVersions(blocks)}, nil
 }
 
 // ReportInventory stores a host's full inventory and the events that

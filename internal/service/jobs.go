@@ -26,23 +26,41 @@ func (s *Service) PollJobs(ctx context.Context, wait time.Duration) (patchbay.Jo
 	// Subscribe before looking, so that a job queued in between wakes us.
 	woken, done := s.sched.subscribe(p.HostID)
 	defer done()
-	jobs, err := s.store.PendingJobs(ctx, p.HostID, s.now())
-	if err != nil || len(jobs) > 0 || wait == 0 {
-		return patchbay.JobsPoll{Jobs: jobs}, err
+	poll, err := s.pendingJobs(ctx, p.HostID)
+	if err != nil || len(poll.Jobs) > 0 || wait == 0 {
+		return poll, err
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-woken:
 	case <-s.sched.ending:
-		return patchbay.JobsPoll{Jobs: []patchbay.Job{}}, nil
+		return poll, nil
 	case <-t.C:
-		return patchbay.JobsPoll{Jobs: []patchbay.Job{}}, nil
+		return poll, nil
 	case <-ctx.Done():
-		return patchbay.JobsPoll{Jobs: []patchbay.Job{}}, nil
+		return poll, nil
 	}
-	jobs, err = s.store.PendingJobs(ctx, p.HostID, s.now())
-	return patchbay.JobsPoll{Jobs: jobs}, err
+	return s.pendingJobs(ctx, p.HostID)
+}
+
+// pendingJobs returns the host's jobs to deliver, with the blocked
+// versions; a job that would install a blocked version is withdrawn
+// instead of delivered.
+func (s *Service) pendingJobs(ctx context.Context, hostID int64) (patchbay.JobsPoll, error) {
+	blocks, err := s.activeBlocks(ctx)
+	if err != nil {
+		return patchbay.JobsPoll{}, err
+	}
+	poll := patchbay.JobsPoll{Jobs: []patchbay.Job{}, Blocked: blockVersions(blocks)}
+	jobs, err := s.store.PendingJobs(ctx, hostID, s.now())
+	if err != nil {
+		return poll, err
+	}
+	if poll.Jobs, err = s.withdrawBlocked(ctx, jobs, blocks); err != nil {
+		return poll, err
+	}
+	return poll, nil
 }
 
 // PostJobResult records the calling host's result of job id. A result

@@ -93,6 +93,7 @@ func (s *Service) UpdatePolicy(ctx context.Context, p patchbay.Policy) (patchbay
 type planInputs struct {
 	policy     patchbay.Policy
 	exceptions []patchbay.Exception
+	blocks     []patchbay.Block
 	firstSeen  map[patchbay.PackageVersion]time.Time
 	findings   map[int64][]patchbay.Finding // by host id
 }
@@ -117,6 +118,9 @@ func (s *Service) loadPlanInputs(ctx context.Context, pol patchbay.Policy, updat
 	in := planInputs{policy: pol}
 	var err error
 	if in.exceptions, err = s.store.ListExceptions(ctx, s.now(), false); err != nil {
+		return in, err
+	}
+	if in.blocks, err = s.activeBlocks(ctx); err != nil {
 		return in, err
 	}
 	if pol.MinAge > 0 {
@@ -218,6 +222,10 @@ func (in planInputs) decideHost(h patchbay.Host, updates []patchbay.Update, now 
 	var held []string
 	for _, u := range updates {
 		pv := patchbay.PackageVersion{Name: u.Name, Arch: u.Arch, Version: u.CandidateVersion}
+		if b, ok := patchbay.BlockedBy(in.blocks, pv); ok {
+			excluded = append(excluded, patchbay.ExcludedUpdate{PackageVersion: pv, Reason: b.Describe()})
+			continue
+		}
 		facts, advisories := updateFacts(h, u, in.findings[h.ID], in.firstSeen)
 		if e, ok := holdingException(in.exceptions, h, facts, advisories); ok {
 			excluded = append(excluded, patchbay.ExcludedUpdate{PackageVersion: pv, ExceptionID: e.ID,

@@ -147,6 +147,11 @@ func (s *Service) ActOnRollout(ctx context.Context, id int64, action RolloutActi
 	if err != nil {
 		return patchbay.RolloutDetail{}, err
 	}
+	if action == ActionApprove || action == ActionStart || action == ActionResume {
+		if err := s.checkPlanBlocks(ctx, id); err != nil {
+			return patchbay.RolloutDetail{}, fmt.Errorf("%s rollout %d: %w", action, id, err)
+		}
+	}
 	now := s.now()
 	err = s.store.UpdateRollout(ctx, id, func(r patchbay.Rollout, hosts []patchbay.HostRun) (*patchbay.RolloutUpdate, error) {
 		from := r.State

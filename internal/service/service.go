@@ -20,6 +20,7 @@ type Service struct {
 	caHash string
 	vuln   *vulnState
 	sched  *schedState
+	blocks *blockCache
 }
 
 // Options configure a Service.
@@ -39,7 +40,7 @@ func New(store patchbay.Store, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash, vuln: &vulnState{}, sched: newSchedState()}
+	return &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash, vuln: &vulnState{}, sched: newSchedState(), blocks: &blockCache{}}
 }
 
 // requireUser returns the calling user, or an error for hosts and

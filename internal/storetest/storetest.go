@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"Policies", testPolicies},
 		{"Exceptions", testExceptions},
 		{"UpdatesFirstSeen", testUpdatesFirstSeen},
+		{"Blocks", testBlocks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -48,6 +48,9 @@ type Config struct {
 type Executor struct {
 	cfg Config
 	mu  sync.Mutex
+
+	blockedMu sync.Mutex
+	blocked   []patchbay.PackageVersion // versions the server blocked fleet-wide
 }
 
 // New returns an executor keeping its files in cfg.Dir (created 0700).
@@ -61,7 +64,11 @@ func New(cfg Config) (*Executor, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("job dir: %w", err)
 	}
-	return &Executor{cfg: cfg}, nil
+	e := &Executor{cfg: cfg}
+	if err := e.loadBlocked(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // record is a job file.
@@ -147,6 +154,9 @@ func (e *Executor) precheck(j patchbay.Job) string {
 	if j.Action == patchbay.JobInstall {
 		if err := e.cfg.Installer.Validate(j.Packages); err != nil {
 			return "refused: " + patchbay.ErrorMessage(err)
+		}
+		if p, ok := e.isBlocked(j.Packages); ok {
+			return "refused: " + p.Name + "=" + p.Version + " is blocked fleet-wide by the server"
 		}
 	}
 	for _, c := range j.Checks {
@@ -435,32 +445,41 @@ func (e *Executor) save(rec *record) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(e.cfg.Dir, "."+rec.Job.ID+".*.tmp")
-	if err != nil {
+	if err := writeAtomic(e.cfg.Dir, rec.Job.ID+".json", data); err != nil {
 		return fmt.Errorf("save job %s: %w", rec.Job.ID, err)
+	}
+	return nil
+}
+
+// writeAtomic writes dir/name through a temporary file, fsync, rename and
+// an fsync of dir: a crash leaves the old file or the new one.
+func writeAtomic(dir, name string, data []byte) error {
+	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save job %s: %w", rec.Job.ID, err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save job %s: %w", rec.Job.ID, err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save job %s: %w", rec.Job.ID, err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), e.path(rec.Job.ID)); err != nil {
-		return fmt.Errorf("save job %s: %w", rec.Job.ID, err)
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return err
 	}
-	d, err := os.Open(e.cfg.Dir)
+	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("save job %s: %w", rec.Job.ID, err)
+		return err
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("save job %s: sync dir: %w", rec.Job.ID, err)
+		return fmt.Errorf("sync dir: %w", err)
 	}
 	return nil
 }
