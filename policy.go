@@ -13,6 +13,7 @@ import (
 const (
 	ClassAll      = "all"      // every pending update
 	ClassSecurity = "security" // only updates from a security origin
+	ClassNone     = "none"     // no update by classification: only the approve list (and KEV fixes, when asked)
 )
 
 // MaxPolicyPatterns bounds each of a policy's approve and reject lists.
@@ -26,7 +27,9 @@ const MaxPolicyPatterns = 200
 //  2. a package matching Approve is approved whatever the rules below say;
 //  3. with ApproveKEV, an update that fixes a CVE in CISA's KEV catalog is
 //     approved at once (no age, classification or severity rule applies);
-//  4. Classification security leaves out updates from other origins;
+//  4. Classification security leaves out updates from other origins, and
+//     none leaves out every update rules 1-3 did not approve (a policy
+//     of named packages only);
 //  5. MinSeverity leaves out updates whose known severity is lower (an
 //     update whose severity is unknown — no finding says what it fixes —
 //     passes this rule: it is never guessed);
@@ -80,8 +83,8 @@ func (p Policy) Validate() error {
 	if err := ValidateName("policy", p.Name); err != nil {
 		return err
 	}
-	if p.Classification != ClassAll && p.Classification != ClassSecurity {
-		return Errorf(EINVALID, "policy %s: classification %q: want %s or %s", p.Name, p.Classification, ClassAll, ClassSecurity)
+	if p.Classification != ClassAll && p.Classification != ClassSecurity && p.Classification != ClassNone {
+		return Errorf(EINVALID, "policy %s: classification %q: want %s, %s or %s", p.Name, p.Classification, ClassAll, ClassSecurity, ClassNone)
 	}
 	if p.MinSeverity != "" && SeverityRank(p.MinSeverity) < SeverityRank(SeverityLow) {
 		return Errorf(EINVALID, "policy %s: minimum severity %q: want low, medium, high or critical", p.Name, p.MinSeverity)
@@ -187,6 +190,9 @@ func (p Policy) Decide(f UpdateFacts, now time.Time) PolicyDecision {
 	}
 	if p.ApproveKEV && len(f.KEV) > 0 {
 		return PolicyDecision{true, "fixes known-exploited " + strings.Join(f.KEV, ", ")}
+	}
+	if p.Classification == ClassNone {
+		return PolicyDecision{false, "not on policy " + p.Name + "'s approve list"}
 	}
 	if p.Classification == ClassSecurity && !f.Update.Security {
 		return PolicyDecision{false, "not a security update"}

@@ -44,6 +44,10 @@ func TestPolicyDecide(t *testing.T) {
 			UpdateFacts{Update: plain, FirstSeen: now}, true, `approved by pattern "tz*"`},
 		{"reject pattern beats approve and KEV", Policy{Name: "p", Classification: ClassAll, ApproveKEV: true, Approve: []string{"linux-*"}, Reject: []string{"linux-image-*"}},
 			UpdateFacts{Update: kernel, KEV: []string{"CVE-2024-1086"}}, false, `rejected by policy p (pattern "linux-image-*")`},
+		{"none takes only the approve list", Policy{Name: "only", Classification: ClassNone, Approve: []string{"openssl"}},
+			UpdateFacts{Update: sec}, false, "not on policy only's approve list"},
+		{"none takes the approve list", Policy{Name: "only", Classification: ClassNone, Approve: []string{"libssl*"}},
+			UpdateFacts{Update: sec}, true, "approved by pattern"},
 		{"reject pattern does not match other names", Policy{Name: "p", Classification: ClassAll, Reject: []string{"linux-image-*"}},
 			UpdateFacts{Update: sec}, true, "matches"},
 	}

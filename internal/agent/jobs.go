@@ -125,6 +125,18 @@ func (a *Agent) runJob(ctx context.Context, c *client.Client, j patchbay.Job) er
 		log.WarnContext(ctx, "job refused", "job_id", j.ID, "err", err)
 		return a.post(ctx, c, res)
 	}
+	if j.Action == patchbay.JobInstall {
+		// A poll reply can be old: written to a connection that hung while
+		// the network was down, and read when it came back. Ask again
+		// right before installing: a job withdrawn meanwhile (a blocked
+		// version) is not run, and the blocked versions are today's.
+		if pending, err := a.stillPending(ctx, c, j.ID); err != nil {
+			log.WarnContext(ctx, "could not confirm the job with the server; running it with the blocked versions known", "job_id", j.ID, "err", err)
+		} else if !pending {
+			log.WarnContext(ctx, "job no longer pending on the server: not run", "job_id", j.ID)
+			return nil
+		}
+	}
 	if err := a.markUnsent(j.ID); err != nil {
 		return err
 	}
@@ -148,6 +160,22 @@ func (a *Agent) runJob(ctx context.Context, c *client.Client, j patchbay.Job) er
 		return err
 	}
 	return a.markSent(j.ID)
+}
+
+// stillPending asks the server (without waiting) whether job id is still
+// to be run, and takes the blocked versions from its answer. A job the
+// executor finished already needs no asking: its stored result is posted
+// again.
+func (a *Agent) stillPending(ctx context.Context, c *client.Client, id string) (bool, error) {
+	if res, ok, err := a.cfg.Jobs.Result(id); err == nil && ok && res.Done() {
+		return true, nil
+	}
+	poll, err := c.PollJobs(ctx, 0)
+	if err != nil {
+		return true, err
+	}
+	a.setBlocked(ctx, poll.Blocked)
+	return slices.ContainsFunc(poll.Jobs, func(j patchbay.Job) bool { return j.ID == id }), nil
 }
 
 // postUnsent posts every finished result the server has not accepted.

@@ -39,6 +39,10 @@ type controlServer struct {
 	queue       []patchbay.Job
 	posts       []patchbay.JobResult      // accepted posts, in order
 	blocked     []patchbay.PackageVersion // sent with every poll reply
+	// withdrawOnDeliver: right after a reply delivers jobs, they are
+	// withdrawn and their packages blocked, as a block added while the
+	// reply was on its way.
+	withdrawOnDeliver bool
 	inventories []patchbay.Inventory
 	hash        string
 	// failJobs makes the next N requests to the job routes fail as a
@@ -188,6 +192,12 @@ func (cs *controlServer) poll(w http.ResponseWriter, r *http.Request) {
 				cs.deliveries[j.ID]++
 			}
 			blocked := cs.blocked
+			if cs.withdrawOnDeliver {
+				cs.queue = nil
+				for _, j := range jobs {
+					cs.blocked = append(cs.blocked, j.Packages...)
+				}
+			}
 			cs.mu.Unlock()
 			json.NewEncoder(w).Encode(patchbay.JobsPoll{Jobs: jobs, Blocked: blocked})
 			return
@@ -627,6 +637,29 @@ func TestBlockedVersionRefused(t *testing.T) {
 	cs.waitUntil("result of j3", func() bool { return len(cs.postsOf("j3")) == 1 })
 	if res := cs.postsOf("j3")[0]; res.Status != patchbay.JobSucceeded {
 		t.Errorf("after the unblock: %+v", res)
+	}
+}
+
+// TestStaleDeliveryNotRun: a poll reply that delivered an install job is
+// out of date by the time the agent reads it (the job was withdrawn, its
+// version blocked): the agent asks again before installing and runs
+// nothing.
+func TestStaleDeliveryNotRun(t *testing.T) {
+	cs := newControlServer(t)
+	cs.withdrawOnDeliver = true
+	ta := startAgent(t, cs, t.TempDir(), newFakePM())
+	cs.waitUntil("a waiting poll", func() bool { return cs.waitingPolls == 1 })
+	cs.mu.Lock()
+	before := cs.polls
+	cs.mu.Unlock()
+	cs.enqueue(installJob("j1"))
+	// The delivering poll, the confirming one, and the next long poll.
+	cs.waitUntil("the agent back to polling", func() bool { return cs.polls >= before+2 && cs.waitingPolls == 1 })
+	if n := ta.pm.installCount(); n != 0 {
+		t.Errorf("installed %d times from a stale delivery", n)
+	}
+	if posts := cs.postsOf("j1"); len(posts) != 0 {
+		t.Errorf("posted %+v for a job it did not run", posts)
 	}
 }
 

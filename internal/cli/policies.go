@@ -20,7 +20,8 @@ that names it installs. Rules, the first that decides wins:
   1. --reject PATTERN     never approve a matching package
   2. --approve PATTERN    always approve a matching package
   3. --approve-kev        approve at once an update fixing a CVE in CISA's KEV catalog
-  4. --classification     security: only updates from a security origin
+  4. --classification     security: only updates from a security origin;
+                          none: only what rules 1-3 approve (named packages only)
   5. --min-severity       leave out updates whose known severity is lower
                           (an update no finding rates passes: it is never guessed)
   6. --min-age            leave out updates the fleet first saw less than this ago
@@ -42,7 +43,7 @@ type policyFlags struct {
 
 func (pf *policyFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&pf.description, "description", "", "what the policy is for")
-	f.StringVar(&pf.classification, "classification", patchbay.ClassAll, "all or security")
+	f.StringVar(&pf.classification, "classification", patchbay.ClassAll, "all, security, or none (only --approve patterns)")
 	f.StringVar(&pf.minSeverity, "min-severity", "", "low, medium, high or critical (default: any)")
 	f.StringVar(&pf.minAge, "min-age", "0", "approve updates only this long after the fleet first saw them (7d, 36h)")
 	f.StringArrayVar(&pf.approve, "approve", nil, "always approve packages matching PATTERN (repeatable; on edit it replaces the list, --approve '' empties it)")

@@ -205,7 +205,7 @@ func (s *Service) withdrawBlocked(ctx context.Context, jobs []patchbay.Job, bloc
 		}
 		now := s.now()
 		res := patchbay.JobResult{JobID: j.ID, Action: j.Action, Status: patchbay.JobFailed, StartedAt: now, FinishedAt: now,
-			Steps: []patchbay.StepResult{}, Reason: "withdrawn before delivery: " + blocked.Describe()}
+			Steps: []patchbay.StepResult{}, Reason: "withdrawn before it ran: " + blocked.Describe()}
 		if err := s.PostJobResult(ctx, j.ID, res); err != nil {
 			return nil, fmt.Errorf("withdraw job %s: %w", j.ID, err)
 		}

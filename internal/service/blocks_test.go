@@ -62,7 +62,7 @@ func TestBlockVersion(t *testing.T) {
 	}
 	d, _ = f.svc.ShowRollout(f.admin, running)
 	for _, h := range d.Hosts {
-		if h.Hostname == "h1" && (h.State != patchbay.HostFailed || !strings.Contains(h.Reason, "withdrawn before delivery")) {
+		if h.Hostname == "h1" && (h.State != patchbay.HostFailed || !strings.Contains(h.Reason, "withdrawn before it ran")) {
 			t.Errorf("h1: %s %q", h.State, h.Reason)
 		}
 		if h.Hostname != "h1" && h.Attempts != 0 {
