@@ -9,7 +9,7 @@ import (
 
 // Block forbids one version of a package everywhere (the Debian 12.3 ext4
 // drill): no plan takes it, running rollouts that planned it halt, queued
-// jobs that would install it are withdrawn before it ran, and agents
+// jobs that would install it are withdrawn before they run, and agents
 // refuse to install it even from a stale job. A block lasts until it is
 // removed; rows are kept.
 type Block struct {

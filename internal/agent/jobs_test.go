@@ -34,17 +34,17 @@ type controlServer struct {
 	srv  *httptest.Server
 	cred string
 
-	mu          sync.Mutex
-	changed     chan struct{} // closed and replaced on every change
-	queue       []patchbay.Job
-	posts       []patchbay.JobResult      // accepted posts, in order
-	blocked     []patchbay.PackageVersion // sent with every poll reply
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every change
+	queue   []patchbay.Job
+	posts   []patchbay.JobResult      // accepted posts, in order
+	blocked []patchbay.PackageVersion // sent with every poll reply
 	// withdrawOnDeliver: right after a reply delivers jobs, they are
 	// withdrawn and their packages blocked, as a block added while the
 	// reply was on its way.
 	withdrawOnDeliver bool
-	inventories []patchbay.Inventory
-	hash        string
+	inventories       []patchbay.Inventory
+	hash              string
 	// failJobs makes the next N requests to the job routes fail as a
 	// server that is down behind its proxy does (502, no API error body);
 	// failPosts does the same to the next N result posts only. (A closed
