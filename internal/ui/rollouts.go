@@ -37,6 +37,20 @@ type rolloutActionSpec struct {
 	Past   string // the flash after it was done
 }
 
+// doneFlash is what the rollout page says after the action done (its
+// "done" parameter): "" for none or an unknown one.
+func doneFlash(done string) string {
+	if done == "created" {
+		return "Created as a draft. Check the plan below, then approve it."
+	}
+	for _, a := range rolloutActions {
+		if string(a.Action) == done {
+			return a.Past
+		}
+	}
+	return ""
+}
+
 func knownAction(action string) bool {
 	return slices.ContainsFunc(rolloutActions, func(a rolloutActionSpec) bool { return string(a.Action) == action })
 }
@@ -210,11 +224,7 @@ func (u *UI) rollout(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := rolloutPage{D: d, Counts: countsOf(d.Counts), Buttons: buttonsFor(d.Rollout), Hosts: hostRunsPage(d, hp),
 		LiveHref: rolloutHref(id) + "/live"}
-	for _, a := range rolloutActions {
-		if string(a.Action) == r.URL.Query().Get("done") {
-			p.Done = a.Past
-		}
-	}
+	p.Done = doneFlash(r.URL.Query().Get("done"))
 	if hp > 1 {
 		p.LiveHref += "?hp=" + strconv.Itoa(p.Hosts.Page)
 	}
