@@ -68,6 +68,8 @@ func (u *UI) Routes() []Route {
 		{"GET", "/rollouts/{id}/live", false, u.rolloutLive},
 		{"GET", "/rollouts/{id}/confirm/{action}", false, u.rolloutConfirm},
 		{"POST", "/rollouts/{id}/{action}", false, u.rolloutAct},
+		{"GET", "/rollouts/{id}/hosts/{host}/confirm/{action}", false, u.rolloutHostConfirm},
+		{"POST", "/rollouts/{id}/hosts/{host}/{action}", false, u.rolloutHostAct},
 	}
 }
 
