@@ -73,5 +73,6 @@ type Store interface {
 	AdvisoryStore
 	RolloutStore
 	JobStore
+	DashboardStore
 	Close() error
 }

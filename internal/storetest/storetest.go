@@ -47,6 +47,9 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"Sessions", testSessions},
 		{"ListHostsSortSearchCount", testListHostsSortSearchCount},
 		{"Rollouts", testRollouts},
+		{"FindingCounts", testFindingCounts},
+		{"OpenFindingsTrend", testOpenFindingsTrend},
+		{"RolloutHostCounts", testRolloutHostCounts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
