@@ -102,6 +102,8 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	// Under load the page may still be loading or not laid out yet.
+	waitJS(t, ctx, "the page laid out for "+name, `document.readyState === "complete" && document.documentElement.getBoundingClientRect().width > 0`, 10*time.Second)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
@@ -337,7 +339,8 @@ func TestBrowser(t *testing.T) {
 				screenshot(t, ctx, "rollout-confirm.png")
 			}
 			do(t, ctx, chromedp.Click(`button#confirm`))
-			waitJS(t, ctx, action+" done", `location.search === "?done=`+action+`"`, 10*time.Second)
+			// The new URL shows before its page has been parsed: wait for it.
+			waitJS(t, ctx, action+" done", `location.search === "?done=`+action+`" && document.readyState !== "loading" && !!document.querySelector("#rollout-state")`, 10*time.Second)
 		}
 		press("approve")
 		if got := js[string](t, ctx, `document.querySelector("#rollout-state").textContent`); got != "approved" {
