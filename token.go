@@ -76,5 +76,6 @@ type Store interface {
 	PolicyStore
 	ExceptionStore
 	BlockStore
+	DashboardStore
 	Close() error
 }

@@ -36,7 +36,7 @@ func parseExpiry(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	if d, err := parseDuration(s); err == nil && d > 0 {
+	if d, err := patchbay.ParseDuration(s); err == nil && d > 0 {
 		return now.Add(d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: want a date (2027-01-31), a time (2027-01-31T18:00:00Z) or a duration (30d)", s)

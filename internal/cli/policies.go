@@ -74,7 +74,7 @@ func (pf *policyFlags) apply(f *pflag.FlagSet, p *patchbay.Policy, every bool) e
 		p.MinSeverity = patchbay.Severity(strings.ToLower(pf.minSeverity))
 	}
 	if set("min-age") {
-		d, err := parseDuration(pf.minAge)
+		d, err := patchbay.ParseDuration(pf.minAge)
 		if err != nil {
 			return usagef("--min-age: %v", err)
 		}

@@ -83,24 +83,24 @@ the second Tuesday), offset moves it by days (offset=4d: the Saturday after).`,
 				return usagef("give at least one --ring (e.g. --ring all:percent=100)")
 			}
 			for _, s := range rings {
-				g, err := parseRing(s)
+				g, err := patchbay.ParseRing(s)
 				if err != nil {
-					return err
+					return flagError(err)
 				}
 				def.Rings = append(def.Rings, g)
 			}
-			if def.Budget, err = parseBudget(budget); err != nil {
-				return err
+			if def.Budget, err = patchbay.ParseFailureBudget(budget); err != nil {
+				return flagError(err)
 			}
 			if window != "" {
-				w, err := parseWindow(window)
+				w, err := patchbay.ParseWindow(window)
 				if err != nil {
-					return err
+					return flagError(err)
 				}
 				def.Window = &w
 			}
 			if hostTimeout != "" {
-				if def.HostTimeout, err = parseDuration(hostTimeout); err != nil {
+				if def.HostTimeout, err = patchbay.ParseDuration(hostTimeout); err != nil {
 					return usagef("--host-timeout: %v", err)
 				}
 			}
@@ -133,112 +133,10 @@ the second Tuesday), offset moves it by days (offset=4d: the Saturday after).`,
 	return cmd
 }
 
-// parseRing reads NAME:key=value,... (see rollouts create --help).
-func parseRing(s string) (patchbay.Ring, error) {
-	name, spec, _ := strings.Cut(s, ":")
-	g := patchbay.Ring{Name: strings.TrimSpace(name), MaxConcurrency: 1}
-	if g.Name == "" {
-		return g, usagef("--ring %q: want NAME:SPEC", s)
-	}
-	for _, kv := range strings.Split(spec, ",") {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(kv, "=")
-		var err error
-		switch k {
-		case "selector":
-			sk, sv, ok := strings.Cut(v, "=")
-			if !ok || sk == "" || sv == "" {
-				return g, usagef("--ring %s: selector=KEY=VALUE, not %q", g.Name, kv)
-			}
-			if g.Selector == nil {
-				g.Selector = patchbay.Selector{}
-			}
-			g.Selector[sk] = sv
-		case "count":
-			g.Count, err = strconv.Atoi(v)
-		case "percent":
-			g.Percent, err = strconv.Atoi(strings.TrimSuffix(v, "%"))
-		case "concurrency":
-			g.MaxConcurrency, err = strconv.Atoi(v)
-		case "bake":
-			g.BakeTime, err = parseDuration(v)
-		case "gates":
-			g.HealthGates = strings.Split(v, "+")
-		case "canary":
-			g.Canary = v == "" || v == "true"
-		default:
-			return g, usagef("--ring %s: unknown key %q (want selector, count, percent, concurrency, bake, gates, canary)", g.Name, k)
-		}
-		if err != nil {
-			return g, usagef("--ring %s: %s: %v", g.Name, kv, err)
-		}
-	}
-	return g, nil
-}
-
-func parseBudget(s string) (patchbay.FailureBudget, error) {
-	if p, ok := strings.CutSuffix(s, "%"); ok {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			return patchbay.FailureBudget{}, usagef("--budget %q: want a count or N%%", s)
-		}
-		return patchbay.FailureBudget{Percent: n}, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return patchbay.FailureBudget{}, usagef("--budget %q: want a count or N%%", s)
-	}
-	return patchbay.FailureBudget{Count: n}, nil
-}
-
-// parseWindow reads cron=...;duration=...;tz=...;offset=Nd.
-func parseWindow(s string) (patchbay.Window, error) {
-	var w patchbay.Window
-	for _, kv := range strings.Split(s, ";") {
-		kv = strings.TrimSpace(kv)
-		if kv == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(kv, "=")
-		v = strings.TrimSpace(v)
-		var err error
-		switch strings.TrimSpace(k) {
-		case "cron":
-			w.Cron = v
-		case "duration":
-			w.Duration, err = parseDuration(v)
-		case "tz":
-			w.TimeZone = v
-		case "offset":
-			w.DayOffset, err = strconv.Atoi(strings.TrimSuffix(v, "d"))
-		default:
-			return w, usagef("--window: unknown key %q (want cron, duration, tz, offset)", k)
-		}
-		if err != nil {
-			return w, usagef("--window: %s: %v", kv, err)
-		}
-	}
-	return w, nil
-}
-
-// parseDuration reads Go durations plus whole days ("2d").
-func parseDuration(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil {
-			return 0, fmt.Errorf("duration %q: want e.g. 30m, 4h or 2d", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("duration %q: want e.g. 30m, 4h or 2d", s)
-	}
-	return d, nil
-}
+// flagError makes a parse error of a rollout flag a usage error named
+// after its flag: the shared parsers' messages start with the flag's name
+// ("ring …", "budget …", "window …").
+func flagError(err error) error { return usagef("--%s", patchbay.ErrorMessage(err)) }
 
 // printPlan writes the plan: one row per host and package.
 func printPlan(p printer, d patchbay.RolloutDetail) error {

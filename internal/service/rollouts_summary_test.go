@@ -22,17 +22,8 @@ func TestListRolloutSummaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type row struct {
-		ID     int64
-		State  patchbay.RolloutState
-		Hosts  int
-		Counts map[patchbay.HostRunState]int
-	}
-	var rows []row
-	for _, s := range got {
-		rows = append(rows, row{s.ID, s.State, s.Hosts, s.Counts})
-	}
-	want := []row{
+	rows := summaryRows(got)
+	want := []summaryRow{
 		{second.Rollout.ID, patchbay.RolloutDraft, 3, map[patchbay.HostRunState]int{patchbay.HostPending: 3}},
 		{first.Rollout.ID, patchbay.RolloutRunning, 3, map[patchbay.HostRunState]int{patchbay.HostRunning: 1, patchbay.HostPending: 2}},
 	}
@@ -42,4 +33,20 @@ func TestListRolloutSummaries(t *testing.T) {
 	if _, err := f.svc.ListRolloutSummaries(f.hosts["h1"]); patchbay.ErrorCode(err) != patchbay.EUNAUTHORIZED && patchbay.ErrorCode(err) != patchbay.EFORBIDDEN {
 		t.Errorf("a host lists rollouts: %v", err)
 	}
+}
+
+// summaryRow is what the tests compare of a RolloutSummary.
+type summaryRow struct {
+	ID     int64
+	State  patchbay.RolloutState
+	Hosts  int
+	Counts map[patchbay.HostRunState]int
+}
+
+func summaryRows(list []service.RolloutSummary) []summaryRow {
+	var rows []summaryRow
+	for _, s := range list {
+		rows = append(rows, summaryRow{s.ID, s.State, s.Hosts, s.Counts})
+	}
+	return rows
 }

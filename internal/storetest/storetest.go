@@ -51,6 +51,9 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"Exceptions", testExceptions},
 		{"UpdatesFirstSeen", testUpdatesFirstSeen},
 		{"Blocks", testBlocks},
+		{"FindingCounts", testFindingCounts},
+		{"OpenFindingsTrend", testOpenFindingsTrend},
+		{"RolloutHostCounts", testRolloutHostCounts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

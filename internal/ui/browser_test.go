@@ -102,6 +102,8 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	// Under load the page may still be loading or not laid out yet.
+	waitJS(t, ctx, "the page laid out for "+name, `document.readyState === "complete" && document.documentElement.getBoundingClientRect().width > 0`, 10*time.Second)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
@@ -280,14 +282,47 @@ func TestBrowser(t *testing.T) {
 		screenshot(t, ctx, "vuln.png")
 	})
 
-	t.Run("rollout: approve, start, a host's state changes live", func(t *testing.T) {
-		d, err := f.svc.CreateRollout(f.admin, patchbay.Rollout{Name: "web-security-2099-01", Policy: patchbay.PolicySecurity,
-			Target: patchbay.Selector{"team": "web"},
-			Rings:  []patchbay.Ring{{Name: "canary", Count: 1, MaxConcurrency: 1, Canary: true}, {Name: "wave", Percent: 100, MaxConcurrency: 2}}})
-		if err != nil {
-			t.Fatal(err)
+	var rolloutID int64
+	t.Run("rollout: created with the form", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate(base+"/"), chromedp.Click(`nav a[href="/rollouts"]`))
+		waitJS(t, ctx, "the rollout list", `location.pathname === "/rollouts" && !!document.querySelector("#new")`, 10*time.Second)
+		do(t, ctx, chromedp.Click(`#new`))
+		waitJS(t, ctx, "the new-rollout form", `location.pathname === "/rollouts/new" && document.readyState !== "loading" && !!document.querySelector("#r-rings")`, 10*time.Second)
+		// A ring with a typo: refused, the form comes back as it was typed.
+		do(t, ctx,
+			chromedp.SendKeys("#r-name", "web-security-2099-01"),
+			chromedp.SetValue("#r-policy", "security"),
+			chromedp.SendKeys("#r-target", "team=web"),
+			chromedp.SetValue("#r-rings", "canary:count=1,canary\nwave:percent=100,concurency=2"),
+			chromedp.SetValue("#r-budget", "1"))
+		noSideScroll(t, ctx, "new-rollout form")
+		screenshot(t, ctx, "rollout-new.png")
+		do(t, ctx, chromedp.Click("#create"))
+		waitJS(t, ctx, "the refused form", `document.readyState !== "loading" && !!document.querySelector("#form-error")`, 10*time.Second)
+		if got := js[string](t, ctx, `document.querySelector("#form-error").textContent`); !strings.Contains(got, `unknown key "concurency"`) {
+			t.Errorf("error = %q", got)
 		}
-		id := d.Rollout.ID
+		if got := js[[]string](t, ctx, `[document.querySelector("#r-name").value, document.querySelector("#r-policy").value, document.querySelector("#r-target").value, document.activeElement.id]`); strings.Join(got, "|") != "web-security-2099-01|security|team=web|r-rings" {
+			t.Errorf("refused form kept %v, want the name, policy and target typed, and the rings focused", got)
+		}
+		screenshot(t, ctx, "rollout-new-refused.png")
+		do(t, ctx, chromedp.SetValue("#r-rings", "canary:count=1,canary\nwave:percent=100,concurrency=2"), chromedp.Click("#create"))
+		waitJS(t, ctx, "the created draft", `location.search === "?done=created" && document.readyState !== "loading" && !!document.querySelector("#run-rows")`, 10*time.Second)
+		list, err := f.svc.ListRollouts(f.admin)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("rollouts after the form: %+v, %v", list, err)
+		}
+		rolloutID = list[0].ID
+		if r := list[0]; r.Policy != patchbay.PolicySecurity || r.Target.String() != "team=web" || len(r.Rings) != 2 || r.Rings[1].MaxConcurrency != 2 || r.Budget.Count != 1 {
+			t.Errorf("created %+v", r)
+		}
+	})
+
+	t.Run("rollout: approve, start, a host's state changes live", func(t *testing.T) {
+		id := rolloutID
+		if id == 0 {
+			t.Fatal("no rollout was created")
+		}
 		do(t, ctx, chromedp.Navigate(base+"/"), chromedp.Click(`nav a[href="/rollouts"]`))
 		waitJS(t, ctx, "the rollout list", `location.pathname === "/rollouts" && !!document.querySelector("table.rollouts")`, 10*time.Second)
 		screenshot(t, ctx, "rollouts.png")
@@ -304,7 +339,8 @@ func TestBrowser(t *testing.T) {
 				screenshot(t, ctx, "rollout-confirm.png")
 			}
 			do(t, ctx, chromedp.Click(`button#confirm`))
-			waitJS(t, ctx, action+" done", `location.search === "?done=`+action+`"`, 10*time.Second)
+			// The new URL shows before its page has been parsed: wait for it.
+			waitJS(t, ctx, action+" done", `location.search === "?done=`+action+`" && document.readyState !== "loading" && !!document.querySelector("#rollout-state")`, 10*time.Second)
 		}
 		press("approve")
 		if got := js[string](t, ctx, `document.querySelector("#rollout-state").textContent`); got != "approved" {
@@ -312,7 +348,7 @@ func TestBrowser(t *testing.T) {
 		}
 		press("start")
 		var canary patchbay.HostRun
-		d, err = f.svc.ShowRollout(f.admin, id)
+		d, err := f.svc.ShowRollout(f.admin, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -342,6 +378,58 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("counts after the canary = %q", got)
 		}
 		screenshot(t, ctx, "rollout-live.png")
+
+		// The wave's host fails with the package manager's output: the
+		// Failures section shows it without a reload; Retry puts it back.
+		if err := f.svc.Tick(f.admin, id); err != nil {
+			t.Fatal(err)
+		}
+		failed := f.failHost(t, id,
+			patchbay.StepResult{Name: "refresh", Status: patchbay.JobSucceeded, Output: "Hit:1 http://deb.debian.org/debian-security bookworm-security InRelease\nReading package lists..."},
+			patchbay.StepResult{Name: "install", Status: patchbay.JobFailed, Message: "apt-get install exited with status 100",
+				Output: "Setting up openssl (1.0-2) ...\ndpkg: error processing package openssl (--configure):\n installed openssl package post-installation script subprocess returned error exit status 1\nErrors were encountered while processing:\n openssl\nE: Sub-process /usr/bin/dpkg returned an error code (1)"})
+		fail := fmt.Sprintf(`document.querySelector("#failure-%d")`, failed.HostID)
+		waitJS(t, ctx, "the failure on the open page", fail+` !== null && window.notReloaded === true`, 15*time.Second)
+		do(t, ctx, chromedp.Click(fmt.Sprintf(`#failure-%d summary`, failed.HostID)))
+		if got := js[string](t, ctx, fail+`.innerText`); !strings.Contains(got, "E: Sub-process /usr/bin/dpkg returned an error code (1)") {
+			t.Errorf("failure shows %q", got)
+		}
+		do(t, ctx, chromedp.ScrollIntoView("#failures-card"))
+		screenshot(t, ctx, "rollout-failed.png")
+		do(t, ctx, chromedp.Click(fmt.Sprintf(`#run-%d a[href$="/confirm/retry"]`, failed.HostID)))
+		waitJS(t, ctx, "the retry confirm page", `!!document.querySelector("button#confirm")`, 10*time.Second)
+		screenshot(t, ctx, "rollout-host-confirm.png")
+		do(t, ctx, chromedp.Click(`button#confirm`))
+		waitJS(t, ctx, "retry done", `location.search === "?done=retry" && document.readyState !== "loading" && !!document.querySelector("#run-rows")`, 10*time.Second)
+		if got := js[string](t, ctx, fmt.Sprintf(`document.querySelector("#run-%d").dataset.state`, failed.HostID)); got != "pending" {
+			t.Errorf("state after retry = %q, want pending", got)
+		}
+	})
+
+	t.Run("dashboard: findings, trend, running rollouts", func(t *testing.T) {
+		// A host that had findings for three weeks, fixed one a week ago,
+		// gives the trend a shape.
+		now := time.Now().UTC()
+		f.clock.set(now.Add(-21 * 24 * time.Hour))
+		app := f.addHost(t, hostSpec{name: "app-legacy"})
+		f.clock.set(now.Add(-7 * 24 * time.Hour))
+		inv := inventoryFor(app.MachineID, hostSpec{name: "app-legacy", os: "debian", packages: 3})
+		inv.Packages[0].Version, inv.Packages[0].SourceVersion = "1.0-2", "1.0-2"
+		f.report(t, reenrol(t, f, app), inv)
+		f.clock.set(time.Time{})
+		do(t, ctx, chromedp.Navigate(base+"/"))
+		waitJS(t, ctx, "the dashboard", `document.readyState !== "loading" && !!document.querySelector("#trend")`, 10*time.Second)
+		if got := js[string](t, ctx, `document.querySelector(".kev-alert").innerText`); !strings.Contains(got, "known to be exploited") {
+			t.Errorf("KEV alert = %q", got)
+		}
+		if n := js[int](t, ctx, `document.querySelectorAll("#trend circle.trend-dot").length`); n != 30 {
+			t.Errorf("trend has %d points, want 30", n)
+		}
+		if got := js[string](t, ctx, `document.querySelector("#active-rollouts").innerText`); !strings.Contains(got, "web-security-2099-01") || !strings.Contains(got, "2 of 3 hosts done") {
+			t.Errorf("running rollouts = %q", got)
+		}
+		noSideScroll(t, ctx, "dashboard with findings")
+		screenshot(t, ctx, "dashboard-exposure.png")
 	})
 
 	t.Run("phone", func(t *testing.T) {
@@ -350,6 +438,13 @@ func TestBrowser(t *testing.T) {
 		waitJS(t, ctx, "the dashboard", `!!document.querySelector(".tiles")`, 10*time.Second)
 		noSideScroll(t, ctx, "dashboard on a phone")
 		screenshot(t, ctx, "phone-dashboard.png")
+		do(t, ctx, chromedp.Navigate(base+"/rollouts/new"))
+		waitJS(t, ctx, "the new-rollout form", `!!document.querySelector("#r-rings")`, 10*time.Second)
+		noSideScroll(t, ctx, "new-rollout form on a phone")
+		screenshot(t, ctx, "phone-rollout-new.png")
+		do(t, ctx, chromedp.Navigate(fmt.Sprintf("%s/rollouts/%d", base, rolloutID)))
+		waitJS(t, ctx, "the rollout page", `!!document.querySelector("#run-rows")`, 10*time.Second)
+		noSideScroll(t, ctx, "rollout page on a phone")
 		do(t, ctx, chromedp.Navigate(base+"/hosts"))
 		waitJS(t, ctx, "the host list", `!!document.querySelector("table.hosts")`, 10*time.Second)
 		noSideScroll(t, ctx, "host list on a phone")

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -52,7 +51,10 @@ func (u *UI) createPolicy(w http.ResponseWriter, r *http.Request) error {
 		}
 		return u.renderPolicies(w, r, http.StatusBadRequest, policiesPage{Form: f, Error: patchbay.ErrorMessage(err)})
 	}
-	age, err := parseDays(f.MinAge)
+	age, err := time.Duration(0), error(nil)
+	if f.MinAge != "" {
+		age, err = patchbay.ParseDuration(f.MinAge)
+	}
 	if err != nil {
 		return refuse(patchbay.Errorf(patchbay.EINVALID, "minimum age %q: want a number of days (7d), hours (36h) or 0", f.MinAge))
 	}
@@ -63,21 +65,6 @@ func (u *UI) createPolicy(w http.ResponseWriter, r *http.Request) error {
 		return refuse(err)
 	}
 	return redirect(w, r, "/policies?created="+urlQueryEscape(p.Name))
-}
-
-// parseDays reads "7d", "36h", "90m" or "0".
-func parseDays(s string) (time.Duration, error) {
-	if s == "" || s == "0" {
-		return 0, nil
-	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		d, err := strconv.Atoi(n)
-		if err != nil || d < 0 {
-			return 0, strconv.ErrSyntax
-		}
-		return time.Duration(d) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
 }
 
 // durationText writes a policy's minimum age for people.

@@ -37,19 +37,42 @@ type rolloutActionSpec struct {
 	Past   string // the flash after it was done
 }
 
+// doneFlash is what the rollout page says after the action done (its
+// "done" parameter): "" for none or an unknown one.
+func doneFlash(done string) string {
+	if done == "created" {
+		return "Created as a draft. Check the plan below, then approve it."
+	}
+	for _, a := range rolloutActions {
+		if string(a.Action) == done {
+			return a.Past
+		}
+	}
+	for _, a := range hostActions {
+		if a.Action == done {
+			return a.Past
+		}
+	}
+	return ""
+}
+
 func knownAction(action string) bool {
 	return slices.ContainsFunc(rolloutActions, func(a rolloutActionSpec) bool { return string(a.Action) == action })
 }
 
-// rolloutButton is one action a rollout's page offers.
+// rolloutButton is one action a rollout's page offers: on the rollout,
+// or on one of its hosts (Hostname set).
 type rolloutButton struct {
 	Action       string
 	Label, Does  string
 	Danger       bool
 	ConfirmHref  string
+	PostHref     string // where its confirm page's form posts
 	RolloutID    int64
 	RolloutName  string
 	RolloutState patchbay.RolloutState
+	Hostname     string
+	HostState    patchbay.HostRunState
 }
 
 func buttonsFor(r patchbay.Rollout) []rolloutButton {
@@ -57,7 +80,8 @@ func buttonsFor(r patchbay.Rollout) []rolloutButton {
 	for _, a := range rolloutActions {
 		if slices.Contains(a.From, r.State) {
 			out = append(out, rolloutButton{Action: string(a.Action), Label: a.Label, Does: a.Does, Danger: a.Action == service.ActionAbort,
-				ConfirmHref: rolloutHref(r.ID) + "/confirm/" + string(a.Action), RolloutID: r.ID, RolloutName: r.Name, RolloutState: r.State})
+				ConfirmHref: rolloutHref(r.ID) + "/confirm/" + string(a.Action), PostHref: rolloutHref(r.ID) + "/" + string(a.Action),
+				RolloutID: r.ID, RolloutName: r.Name, RolloutState: r.State})
 		}
 	}
 	return out
@@ -100,10 +124,12 @@ func (u *UI) rollouts(w http.ResponseWriter, r *http.Request) error {
 	return u.render(w, r, http.StatusOK, "rollouts", view{Title: "Rollouts", Nav: "rollouts", Data: rows})
 }
 
-// hostRunRow is a host of a rollout as its table shows it.
+// hostRunRow is a host of a rollout as its table shows it, with the
+// actions (retry, skip) its state allows.
 type hostRunRow struct {
 	patchbay.HostRun
 	RingName string
+	Buttons  []rolloutButton
 }
 
 // planRow is one package of one host in a rollout's plan.
@@ -128,6 +154,7 @@ type rolloutPage struct {
 	PlanPages int
 	PlanPrev  string
 	PlanNext  string
+	Failures  failuresView
 	Events    []patchbay.RolloutEvent // newest first
 	LiveHref  string
 	Done      string // the action just done, for the flash
@@ -165,7 +192,7 @@ func ringName(r patchbay.Rollout, i int) string {
 func sortedRuns(d patchbay.RolloutDetail) []hostRunRow {
 	rows := make([]hostRunRow, len(d.Hosts))
 	for i, h := range d.Hosts {
-		rows[i] = hostRunRow{h, ringName(d.Rollout, h.Ring)}
+		rows[i] = hostRunRow{h, ringName(d.Rollout, h.Ring), hostButtonsFor(d.Rollout, h)}
 	}
 	slices.SortStableFunc(rows, func(a, b hostRunRow) int {
 		return cmp.Or(cmp.Compare(a.Ring, b.Ring), strings.Compare(a.Hostname, b.Hostname))
@@ -210,10 +237,9 @@ func (u *UI) rollout(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := rolloutPage{D: d, Counts: countsOf(d.Counts), Buttons: buttonsFor(d.Rollout), Hosts: hostRunsPage(d, hp),
 		LiveHref: rolloutHref(id) + "/live"}
-	for _, a := range rolloutActions {
-		if string(a.Action) == r.URL.Query().Get("done") {
-			p.Done = a.Past
-		}
+	p.Done = doneFlash(r.URL.Query().Get("done"))
+	if p.Failures, err = u.failuresOf(r, d); err != nil {
+		return err
 	}
 	if hp > 1 {
 		p.LiveHref += "?hp=" + strconv.Itoa(p.Hosts.Page)
@@ -263,8 +289,15 @@ func (u *UI) rolloutLive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	failures, err := u.failuresOf(r, d)
+	if err != nil {
+		return err
+	}
 	t := u.pages["rollout"].t
-	var rows, counts, buttons bytes.Buffer
+	var rows, counts, buttons, fails bytes.Buffer
+	if err := t.ExecuteTemplate(&fails, "rollout_failures", failures); err != nil {
+		return err
+	}
 	if err := t.ExecuteTemplate(&rows, "rollout_host_rows", hostRunsPage(d, hp)); err != nil {
 		return err
 	}
@@ -276,11 +309,12 @@ func (u *UI) rolloutLive(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	return web.WriteJSON(w, http.StatusOK, map[string]any{
-		"state":        d.Rollout.State,
-		"actions_html": buttons.String(),
-		"status":       d.Status,
-		"hosts_html":   rows.String(),
-		"counts_html":  counts.String(),
+		"state":         d.Rollout.State,
+		"actions_html":  buttons.String(),
+		"status":        d.Status,
+		"hosts_html":    rows.String(),
+		"counts_html":   counts.String(),
+		"failures_html": fails.String(),
 	})
 }
 
@@ -322,11 +356,17 @@ func (u *UI) rolloutConfirm(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return u.render(w, r, http.StatusOK, "rollout_confirm", view{Title: b.Label + " " + d.Rollout.Name, Nav: "rollouts",
+	return u.showConfirm(w, r, b, b.Label+" "+d.Rollout.Name, len(d.Hosts))
+}
+
+// showConfirm renders the confirmation page of an action on a rollout
+// of hosts hosts, or on one of its hosts.
+func (u *UI) showConfirm(w http.ResponseWriter, r *http.Request, b rolloutButton, title string, hosts int) error {
+	return u.render(w, r, http.StatusOK, "rollout_confirm", view{Title: title, Nav: "rollouts",
 		Data: struct {
 			B     rolloutButton
 			Hosts int
-		}{b, len(d.Hosts)}})
+		}{b, hosts}})
 }
 
 // rolloutAct: POST /rollouts/{id}/{action} — approve, start, pause,

@@ -62,6 +62,8 @@ func (u *UI) Routes() []Route {
 		{"GET", "/vulns", false, u.vulns},
 		{"GET", "/vulns/{id}", false, u.vuln},
 		{"GET", "/rollouts", false, u.rollouts},
+		{"GET", "/rollouts/new", false, u.rolloutNew},
+		{"POST", "/rollouts", false, u.rolloutCreate},
 		{"GET", "/rollouts/{id}", false, u.rollout},
 		{"GET", "/rollouts/{id}/live", false, u.rolloutLive},
 		{"GET", "/rollouts/{id}/confirm/{action}", false, u.rolloutConfirm},
@@ -71,6 +73,8 @@ func (u *UI) Routes() []Route {
 		{"GET", "/exceptions", false, u.exceptions},
 		{"POST", "/exceptions", false, u.createException},
 		{"POST", "/exceptions/{id}/revoke", false, u.revokeException},
+		{"GET", "/rollouts/{id}/hosts/{host}/confirm/{action}", false, u.rolloutHostConfirm},
+		{"POST", "/rollouts/{id}/hosts/{host}/{action}", false, u.rolloutHostAct},
 	}
 }
 

@@ -35,6 +35,7 @@
     put("run-rows", d.hosts_html);
     put("counts", d.counts_html);
     put("actions", d.actions_html);
+    put("failures", d.failures_html);
   }
   function poll() {
     if (document.hidden) { setTimeout(poll, every); return; }
