@@ -432,6 +432,50 @@ func TestBrowser(t *testing.T) {
 		screenshot(t, ctx, "dashboard-exposure.png")
 	})
 
+	t.Run("policies and exceptions", func(t *testing.T) {
+		do(t, ctx, chromedp.Navigate(base+"/"), chromedp.Click(`nav a[href="/policies"]`))
+		waitJS(t, ctx, "the policies page", `location.pathname === "/policies" && document.readyState !== "loading" && !!document.querySelector("#p-name")`, 10*time.Second)
+		do(t, ctx,
+			chromedp.SendKeys("#p-name", "web-baseline"),
+			chromedp.SetValue("#p-class", "security"),
+			chromedp.SetValue("#p-sev", "high"),
+			chromedp.SetValue("#p-age", "2d"),
+			chromedp.SendKeys("#p-reject", "linux-image-*"),
+			chromedp.Click(`#new button[type="submit"]`))
+		waitJS(t, ctx, "the new policy", `location.search === "?created=web-baseline" && document.readyState !== "loading"`, 10*time.Second)
+		if got := js[[]string](t, ctx, `[...document.querySelectorAll("table.policies td.name")].map(td => td.textContent.trim())`); strings.Join(got, ",") != "all built in,security built in,web-baseline" {
+			t.Errorf("policies = %v", got)
+		}
+		noSideScroll(t, ctx, "policies page")
+		screenshot(t, ctx, "policies.png")
+
+		do(t, ctx, chromedp.Click(`nav a[href="/exceptions"]`))
+		waitJS(t, ctx, "the exceptions page", `location.pathname === "/exceptions" && document.readyState !== "loading" && !!document.querySelector("#x-value")`, 10*time.Second)
+		expires := time.Now().UTC().AddDate(0, 0, 30).Format(time.DateOnly)
+		do(t, ctx,
+			chromedp.Click(`input[name="scope"][value="selector"]`),
+			chromedp.SendKeys("#x-sel", "team=web"),
+			chromedp.Click(`input[name="target"][value="advisory"]`),
+			chromedp.SendKeys("#x-value", "CVE-2099-0001"),
+			chromedp.SendKeys("#x-reason", "mitigated by the WAF until the vendor fix"),
+			chromedp.SendKeys("#x-owner", "team-web"),
+			chromedp.SetValue("#x-exp", expires),
+			chromedp.Click(`#new button[type="submit"]`))
+		waitJS(t, ctx, "the granted exception", `location.search.startsWith("?created=") && !!document.querySelector("table.exceptions")`, 10*time.Second)
+		if got := js[string](t, ctx, `document.querySelector("table.exceptions tbody tr").innerText`); !strings.Contains(got, "advisory CVE-2099-0001") || !strings.Contains(got, "team=web") || !strings.Contains(got, "active") {
+			t.Errorf("exception row = %q", got)
+		}
+		noSideScroll(t, ctx, "exceptions page")
+		screenshot(t, ctx, "exceptions.png")
+		// The findings it covers are marked on the CVE page.
+		do(t, ctx, chromedp.Navigate(base+"/vulns/CVE-2099-0001"))
+		waitJS(t, ctx, "the CVE page", `!!document.querySelector("table.findings")`, 10*time.Second)
+		if n := js[int](t, ctx, `document.querySelectorAll("table.findings a.badge.excepted").length`); n == 0 {
+			t.Error("no finding of CVE-2099-0001 is marked excepted")
+		}
+		screenshot(t, ctx, "vuln-excepted.png")
+	})
+
 	t.Run("phone", func(t *testing.T) {
 		do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 		do(t, ctx, chromedp.Navigate(base+"/"))
