@@ -73,5 +73,6 @@ type Store interface {
 	AdvisoryStore
 	RolloutStore
 	JobStore
+	ChangelogStore
 	Close() error
 }

@@ -79,3 +79,44 @@ func TestOpenInvalidPath(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationGap: the embedded migrations skip 0006 (another branch's),
+// and a 0006 that arrives later, after 0007 was applied, is applied once
+// without 0007 running again.
+func TestMigrationGap(t *testing.T) {
+	ctx := t.Context()
+	db := openTest(t)
+	applied := func() []int {
+		rows, err := db.read.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var vs []int
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			vs = append(vs, v)
+		}
+		return vs
+	}
+	if diff := cmp.Diff([]int{1, 2, 3, 4, 5, 7}, applied()); diff != "" {
+		t.Fatalf("applied migrations (-want +got):\n%s", diff)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := migration{version: 6, name: "0006_late.sql", sql: `CREATE TABLE late_table (x INTEGER) STRICT`}
+	if err := db.applyMigrations(ctx, append(ms, late)); err != nil {
+		t.Fatalf("a late 0006: %v", err)
+	}
+	if diff := cmp.Diff([]int{1, 2, 3, 4, 5, 6, 7}, applied()); diff != "" {
+		t.Fatalf("applied migrations after a late 0006 (-want +got):\n%s", diff)
+	}
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO late_table (x) VALUES (1)`); err != nil {
+		t.Fatalf("the late migration's table: %v", err)
+	}
+}

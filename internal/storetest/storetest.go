@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"Sessions", testSessions},
 		{"ListHostsSortSearchCount", testListHostsSortSearchCount},
 		{"Rollouts", testRollouts},
+		{"Changelogs", testChangelogs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
