@@ -62,6 +62,14 @@ type Agent struct {
 	// changed the packages); buffered, one pending request is enough.
 	checkInNow chan struct{}
 
+	// pm is held by a job while it runs, and by a check-in while it
+	// refreshes the package indexes: apt-get update takes apt's lists
+	// lock without waiting (DPkg::Lock::Timeout does not cover it), so a
+	// job's refresh or download beside a check-in's failed. A check-in
+	// that finds a job running skips its refresh instead of waiting, so
+	// heartbeats go on during a long install.
+	pm sync.Mutex
+
 	enrolling sync.Mutex // one enrolment at a time
 	mu        sync.Mutex // guards st and api, which enrolment replaces
 	st        state
@@ -264,6 +272,13 @@ func (a *Agent) enroll(ctx context.Context) error {
 func (a *Agent) checkIn(ctx context.Context, c *client.Client) error {
 	now := a.cfg.Now()
 	refresh := a.lastRefresh.IsZero() || now.Sub(a.lastRefresh) >= a.cfg.RefreshInterval
+	if refresh {
+		if a.pm.TryLock() {
+			defer a.pm.Unlock()
+		} else {
+			refresh = false // a job is running: refresh at the next check-in
+		}
+	}
 	inv, err := a.cfg.Collector.Collect(ctx, refresh)
 	if err != nil {
 		return fmt.Errorf("collect inventory: %w", err)

@@ -40,7 +40,9 @@ const (
 // jitter; a refused credential is handled as the check-in loop does.
 func (a *Agent) jobLoop(ctx context.Context) {
 	log := a.cfg.Logger
+	a.pm.Lock()
 	results, err := a.cfg.Jobs.Resume(context.WithoutCancel(ctx))
+	a.pm.Unlock()
 	if err != nil {
 		log.ErrorContext(ctx, "finish interrupted jobs", "err", err)
 	}
@@ -129,7 +131,9 @@ func (a *Agent) runJob(ctx context.Context, c *client.Client, j patchbay.Job) er
 	// A job once started runs to its end even when the agent is asked to
 	// stop: every command in it has its own timeout, and a check cut short
 	// by a restart would report a failure the host does not have.
+	a.pm.Lock()
 	res, err := a.cfg.Jobs.Run(context.WithoutCancel(ctx), j)
+	a.pm.Unlock()
 	if err != nil {
 		// The job file could not be written: the job stays queued on the
 		// server and comes back at the next poll.
