@@ -74,7 +74,7 @@ func (s *Service) ReportInventory(ctx context.Context, inv patchbay.Inventory) e
 		}
 		// The inventory is stored; findings follow it. A failed evaluation
 		// does not fail the report: the next change or import retries it.
-		if need, err := s.needsEvaluation(ctx, h.ID, inv.OS); err != nil {
+		if need, err := s.needsEvaluation(ctx, h.ID, inv.OS, inv.UbuntuPro); err != nil {
 			s.logger.ErrorContext(ctx, "evaluate host", "host_id", h.ID, "err", err)
 		} else if need {
 			if _, err := s.evaluateHost(ctx, h.ID); err != nil {

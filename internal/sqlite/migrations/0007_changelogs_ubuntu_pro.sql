@@ -1,5 +1,6 @@
 -- 0007: the changelogs of pending updates (Debian family), one per
--- (source package, candidate version) for the whole fleet. (0006 is
+-- (source package, candidate version) for the whole fleet; whether a host
+-- is attached to Ubuntu Pro. (0006 is
 -- another branch's; the runner applies every number it has not recorded,
 -- in order, so the gap and a later 0006 are both fine.)
 
@@ -37,3 +38,8 @@ CREATE TABLE changelog_entries (
 	cves         TEXT    NOT NULL,  -- JSON array, sorted
 	PRIMARY KEY (changelog_id, seq)
 ) STRICT, WITHOUT ROWID;
+
+-- Whether an Ubuntu host is attached to Ubuntu Pro (its agent reads
+-- /var/lib/ubuntu-advantage/status.json): advisories of the Ubuntu:Pro:
+-- ecosystems apply only to attached hosts.
+ALTER TABLE hosts ADD COLUMN ubuntu_pro INTEGER NOT NULL DEFAULT 0;
