@@ -10,19 +10,28 @@ import (
 	"github.com/patchbay/patchbay"
 )
 
-// qUpdateSources joins pending updates to the installed package version
+// updateSources joins pending updates to the installed package version
 // they upgrade, for its source: the host's own package (host_packages
 // holds the exact row), so two sources building one binary name cannot
-// mix. ?1 is a host id, or 0 for every host.
-const qUpdateSources = `SELECT u.host_id, u.name, u.arch, u.candidate_version, pv.source_name, pv.source_version, h.last_seen
+// mix. With oneHost it selects the updates of host ?1 only. CROSS JOIN
+// fixes the order SQLite joins in: from the updates, by primary keys and
+// package_versions' unique index; left to itself the planner scanned the
+// whole of host_packages for every query.
+func updateSources(oneHost bool) string {
+	where := ""
+	if oneHost {
+		where = " AND u.host_id = ?1"
+	}
+	return `SELECT u.host_id, u.name, u.arch, u.candidate_version, pv.source_name, pv.source_version, h.last_seen
 	FROM host_updates u
-	JOIN hosts h ON h.id = u.host_id
-	JOIN package_versions pv ON pv.name = u.name AND pv.arch = u.arch AND pv.version = u.installed_version
-	JOIN host_packages hp ON hp.host_id = u.host_id AND hp.package_id = pv.id
-	WHERE (?1 = 0 OR u.host_id = ?1) AND h.package_manager = 'apt'`
+	CROSS JOIN hosts h ON h.id = u.host_id
+	CROSS JOIN package_versions pv ON pv.name = u.name AND pv.arch = u.arch AND pv.version = u.installed_version
+	CROSS JOIN host_packages hp ON hp.host_id = u.host_id AND hp.package_id = pv.id
+	WHERE h.package_manager = 'apt'` + where
+}
 
 // due is the SQL condition of a changelog row c that wants a fetch; ?2 is
-// now, ?3 staleBefore.
+// now, ?3 staleBefore (?1, the host, may go unused).
 const due = `(c.state = 'failed' AND c.next_attempt <= ?2 OR c.state = 'fetching' AND c.requested_at < ?3)`
 
 // WantedChangelogs lists the (source, candidate) pairs of apt hosts' pending
@@ -30,7 +39,7 @@ const due = `(c.state = 'failed' AND c.next_attempt <= ?2 OR c.state = 'fetching
 func (db *DB) WantedChangelogs(ctx context.Context, hostID int64, now, staleBefore time.Time, limit int) ([]patchbay.ChangelogWant, error) {
 	var out []patchbay.ChangelogWant
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `WITH p AS (`+qUpdateSources+`)
+		rows, err := tx.QueryContext(ctx, `WITH p AS (`+updateSources(hostID != 0)+`)
 			SELECT p.source_name, p.candidate_version, p.host_id, p.name, p.arch
 			FROM p LEFT JOIN changelogs c ON c.source = p.source_name AND c.version = p.candidate_version
 			WHERE c.id IS NULL OR `+due+`
@@ -263,7 +272,7 @@ func (db *DB) UpdateSources(ctx context.Context, hostID int64) (map[string]patch
 		if err := hostExists(ctx, tx, hostID); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, qUpdateSources, hostID)
+		rows, err := tx.QueryContext(ctx, updateSources(true), hostID)
 		if err != nil {
 			return err
 		}
