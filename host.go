@@ -36,6 +36,7 @@ type Host struct {
 	SecurityUpdatesCount int               `json:"security_updates_count"`
 	RebootRequired       bool              `json:"reboot_required"`
 	RebootReasons        []string          `json:"reboot_reasons"`
+	UbuntuPro            bool              `json:"ubuntu_pro"` // attached to Ubuntu Pro
 	InventoryHash        string            `json:"inventory_hash"`
 	IntervalSeconds      int64             `json:"interval_seconds"`
 	EnrolledAt           time.Time         `json:"enrolled_at"`

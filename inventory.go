@@ -70,6 +70,9 @@ type Inventory struct {
 	Updates        []Update  `json:"updates"`
 	RebootRequired bool      `json:"reboot_required"`
 	RebootReasons  []string  `json:"reboot_reasons"`
+	// UbuntuPro is set when an Ubuntu host is attached to Ubuntu Pro
+	// (advisories of the Ubuntu:Pro: ecosystems apply to it).
+	UbuntuPro bool `json:"ubuntu_pro,omitempty"`
 	// UpdatesError is set when the agent could list packages but not
 	// updates (no network to the mirror, a locked database); the server
 	// then keeps the updates it had instead of clearing them.
@@ -185,6 +188,11 @@ func (inv Inventory) ContentHash() string {
 		} else {
 			num(0)
 		}
+	}
+	// Added after the format's first release: hashed only when set, so
+	// the hash of every inventory without it is what it always was.
+	if inv.UbuntuPro {
+		str("ubuntu_pro")
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -124,6 +124,7 @@ func TestContentHashCoversEveryField(t *testing.T) {
 		"ips":            func(i *Inventory) { i.IPAddresses = nil },
 		"os codename":    func(i *Inventory) { i.OS.Codename = "bookworm" },
 		"updates error":  func(i *Inventory) { i.UpdatesError = "x" },
+		"ubuntu pro":     func(i *Inventory) { i.UbuntuPro = true },
 		"shifted text":   func(i *Inventory) { i.MachineID, i.Hostname = "mh", "" },
 	} {
 		inv := base

@@ -17,12 +17,17 @@ const (
 	JobInstall JobAction = "install"
 	// JobCheck runs health checks registered in the agent's configuration.
 	JobCheck JobAction = "check"
+	// JobChangelog reads the Debian changelog of a candidate version from
+	// its package, downloaded from the host's own apt sources; nothing is
+	// installed. Packages are the candidates (binaries of one source at
+	// one version); the agent reads the smallest.
+	JobChangelog JobAction = "changelog"
 )
 
 // Valid reports whether a is on the allow-list.
 func (a JobAction) Valid() bool {
 	switch a {
-	case JobRefresh, JobInstall, JobCheck:
+	case JobRefresh, JobInstall, JobCheck, JobChangelog:
 		return true
 	}
 	return false
@@ -78,7 +83,7 @@ func (j Job) Validate() error {
 		return Errorf(EINVALID, "invalid job id %q", j.ID)
 	}
 	if !j.Action.Valid() {
-		return Errorf(EINVALID, "job %s: unknown action %q (want refresh, install or check)", j.ID, j.Action)
+		return Errorf(EINVALID, "job %s: unknown action %q (want refresh, install, check or changelog)", j.ID, j.Action)
 	}
 	switch j.Action {
 	case JobInstall:
@@ -89,8 +94,15 @@ func (j Job) Validate() error {
 		if len(j.Checks) == 0 {
 			return Errorf(EINVALID, "job %s: check without checks", j.ID)
 		}
+	case JobChangelog:
+		if len(j.Packages) == 0 || len(j.Packages) > MaxChangelogPackages {
+			return Errorf(EINVALID, "job %s: a changelog job names 1 to %d packages, not %d", j.ID, MaxChangelogPackages, len(j.Packages))
+		}
+		if j.Refresh || len(j.Checks) > 0 {
+			return Errorf(EINVALID, "job %s: a changelog job neither refreshes nor runs checks", j.ID)
+		}
 	}
-	if j.Action != JobInstall && (len(j.Packages) > 0 || j.Refresh) {
+	if j.Action != JobInstall && j.Action != JobChangelog && (len(j.Packages) > 0 || j.Refresh) {
 		return Errorf(EINVALID, "job %s: packages and refresh belong to install jobs", j.ID)
 	}
 	if j.Action == JobRefresh && len(j.Checks) > 0 {
@@ -185,10 +197,12 @@ type JobResult struct {
 	Repaired bool `json:"repaired,omitempty"`
 	// Resumed is set when the agent stopped during the job and finished
 	// it after restarting.
-	Resumed    bool         `json:"resumed,omitempty"`
-	Steps      []StepResult `json:"steps"`
-	StartedAt  time.Time    `json:"started_at"`
-	FinishedAt time.Time    `json:"finished_at,omitzero"`
+	Resumed bool `json:"resumed,omitempty"`
+	// Changelog is what a changelog job read.
+	Changelog  *ChangelogFile `json:"changelog,omitempty"`
+	Steps      []StepResult   `json:"steps"`
+	StartedAt  time.Time      `json:"started_at"`
+	FinishedAt time.Time      `json:"finished_at,omitzero"`
 }
 
 // Done reports whether the result is final.

@@ -77,5 +77,6 @@ type Store interface {
 	ExceptionStore
 	BlockStore
 	DashboardStore
+	ChangelogStore
 	Close() error
 }

@@ -42,6 +42,7 @@ type EvalHost struct {
 	ID             int64
 	OS             OS
 	PackageManager string
+	UbuntuPro      bool // Ubuntu:Pro: advisories apply
 	InventoryHash  string
 	PackageIDs     []int64
 }

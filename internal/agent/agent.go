@@ -65,12 +65,18 @@ type Agent struct {
 	enrolling sync.Mutex // one enrolment at a time
 	mu        sync.Mutex // guards st and api, which enrolment replaces
 	// pkg lets one package-manager user run at a time: a check-in's
-	// collection (apt-get update, the upgrade simulation) or a job. Run
-	// side by side they fight over apt's and dpkg's locks, and a
-	// collection during an install reads a half-changed system.
+	// collection (apt-get update, the upgrade simulation) or a job. Side
+	// by side they fight over apt's locks (apt-get update takes the lists
+	// lock without waiting: DPkg::Lock::Timeout does not cover it), and a
+	// collection during an install reads a half-changed system. A
+	// check-in that finds a job running sends a heartbeat with what the
+	// last collection found instead of collecting, so heartbeats go on
+	// during a long install.
 	pkg sync.Mutex
-	st  state
-	api *client.Client
+	// lastBeat is the heartbeat of the last collection (zero before one).
+	lastBeat patchbay.Heartbeat
+	st       state
+	api      *client.Client
 }
 
 // Run enrols if needed and checks in until ctx ends (or once).
@@ -269,7 +275,12 @@ func (a *Agent) enroll(ctx context.Context) error {
 func (a *Agent) checkIn(ctx context.Context, c *client.Client) error {
 	now := a.cfg.Now()
 	refresh := a.lastRefresh.IsZero() || now.Sub(a.lastRefresh) >= a.cfg.RefreshInterval
-	a.pkg.Lock()
+	if !a.pkg.TryLock() {
+		if a.lastBeat.SchemaVersion != 0 {
+			return a.heartbeatOnly(ctx, c)
+		}
+		a.pkg.Lock() // nothing collected yet: wait for the job
+	}
 	inv, err := a.cfg.Collector.Collect(ctx, refresh)
 	a.pkg.Unlock()
 	if err != nil {
@@ -279,14 +290,15 @@ func (a *Agent) checkIn(ctx context.Context, c *client.Client) error {
 		a.lastRefresh = now
 	}
 	hash := inv.ContentHash()
-	reply, err := c.Heartbeat(ctx, patchbay.Heartbeat{
+	a.lastBeat = patchbay.Heartbeat{
 		SchemaVersion:   patchbay.InventorySchemaVersion,
 		InventoryHash:   hash,
 		BootID:          inv.BootID,
 		UptimeSeconds:   inv.UptimeSeconds,
 		IntervalSeconds: int64(a.cfg.Interval / time.Second),
 		AgentVersion:    a.cfg.AgentVersion,
-	})
+	}
+	reply, err := c.Heartbeat(ctx, a.lastBeat)
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
@@ -299,6 +311,19 @@ func (a *Agent) checkIn(ctx context.Context, c *client.Client) error {
 		return fmt.Errorf("send inventory: %w", err)
 	}
 	a.cfg.Logger.InfoContext(ctx, "inventory sent", "packages", len(inv.Packages), "updates", len(inv.Updates), "reboot_required", inv.RebootRequired)
+	return nil
+}
+
+// heartbeatOnly tells the server the host is alive while a job holds the
+// package manager, with the last collection's facts; the inventory follows
+// at the check-in the job triggers when it ends.
+func (a *Agent) heartbeatOnly(ctx context.Context, c *client.Client) error {
+	reply, err := c.Heartbeat(ctx, a.lastBeat)
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	a.setBlocked(ctx, reply.Blocked)
+	a.cfg.Logger.DebugContext(ctx, "checked in during a job, without collecting")
 	return nil
 }
 

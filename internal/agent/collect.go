@@ -42,6 +42,15 @@ func (c *HostCollector) Collect(ctx context.Context, refresh bool) (patchbay.Inv
 		IPAddresses:    f.IPAddresses,
 		PackageManager: c.Manager.Name(),
 	}
+	if f.OS.ID == "ubuntu" {
+		// Not attached unless the Pro client says so; an unreadable
+		// status file is logged and taken as not attached.
+		pro, err := osinfo.UbuntuPro(c.Root)
+		if err != nil {
+			c.Logger.WarnContext(ctx, "ubuntu pro status unreadable; reporting not attached", "err", err)
+		}
+		inv.UbuntuPro = pro.Attached
+	}
 	if inv.Packages, err = c.Manager.Packages(ctx); err != nil {
 		return patchbay.Inventory{}, fmt.Errorf("list packages: %w", err)
 	}

@@ -43,6 +43,7 @@ type controlServer struct {
 	// withdrawn and their packages blocked, as a block added while the
 	// reply was on its way.
 	withdrawOnDeliver bool
+	heartbeats        int
 	inventories       []patchbay.Inventory
 	hash              string
 	// failJobs makes the next N requests to the job routes fail as a
@@ -143,6 +144,7 @@ func (cs *controlServer) heartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	cs.mu.Lock()
 	send := hb.InventoryHash != cs.hash
+	cs.heartbeats++
 	cs.mu.Unlock()
 	json.NewEncoder(w).Encode(patchbay.HeartbeatReply{SendInventory: send})
 }
@@ -570,7 +572,8 @@ func TestJobDeliveredRunAndPosted(t *testing.T) {
 // TestCheckInsWaitForJobs: check-ins come every millisecond while an
 // install takes 300 ms, yet no collection reads the package manager
 // during the install (side by side they would fight over apt's locks and
-// read a half-changed system); check-ins go on afterwards.
+// read a half-changed system); heartbeats go on meanwhile, and the
+// inventory follows the install.
 func TestCheckInsWaitForJobs(t *testing.T) {
 	cs := newControlServer(t)
 	pm := newFakePM()
@@ -578,6 +581,23 @@ func TestCheckInsWaitForJobs(t *testing.T) {
 	startAgentEvery(t, cs, t.TempDir(), pm, time.Second)
 	cs.waitUntil("a waiting poll", func() bool { return cs.waitingPolls == 1 })
 	cs.enqueue(installJob("j1"))
+	// Heartbeats do not wake waitUntil: poll.
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	installing := func() bool { pm.mu.Lock(); defer pm.mu.Unlock(); return pm.installing }
+	heartbeats := func() int { cs.mu.Lock(); defer cs.mu.Unlock(); return cs.heartbeats }
+	poll("the install to start", installing)
+	beats := heartbeats()
+	poll("heartbeats during the install", func() bool { return heartbeats() >= beats+3 || !installing() })
+	if !installing() && heartbeats() < beats+3 {
+		t.Errorf("%d heartbeats during a 300 ms install with check-ins every millisecond", heartbeats()-beats)
+	}
 	cs.waitUntil("result of j1", func() bool { return len(cs.postsOf("j1")) == 1 })
 	cs.waitUntil("inventory after the install", func() bool {
 		n := len(cs.inventories)

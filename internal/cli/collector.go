@@ -50,11 +50,13 @@ func newJobExecutor(stateDir string, m pkgmgr.Manager, checksFile string) (*job.
 	if !ok {
 		in = noInstaller{tool: m.Name()}
 	}
+	cl, _ := m.(pkgmgr.ChangelogReader) // nil for all but apt
 	return job.New(job.Config{
-		Dir:       filepath.Join(stateDir, "jobs"),
-		Manager:   m,
-		Installer: in,
-		Checks:    check.New(cfg, osexec.Runner{}, nil),
+		Dir:        filepath.Join(stateDir, "jobs"),
+		Manager:    m,
+		Installer:  in,
+		Checks:     check.New(cfg, osexec.Runner{}, nil),
+		Changelogs: cl,
 	})
 }
 

@@ -173,12 +173,12 @@ func (e *env) hostsUpdatesCommand() *cobra.Command {
 				return err
 			}
 			if security {
-				ups = slices.DeleteFunc(ups, func(u patchbay.Update) bool { return !u.Security })
+				ups = slices.DeleteFunc(ups, func(u patchbay.HostUpdate) bool { return !u.Security })
 			}
-			return p.print(ups, []string{"NAME", "ARCH", "INSTALLED", "CANDIDATE", "SECURITY", "ORIGIN"}, func() [][]string {
+			return p.print(ups, []string{"NAME", "ARCH", "INSTALLED", "CANDIDATE", "SECURITY", "CVES", "ORIGIN"}, func() [][]string {
 				var rows [][]string
 				for _, u := range ups {
-					rows = append(rows, []string{u.Name, u.Arch, u.InstalledVersion, u.CandidateVersion, yesNo(u.Security), u.Origin})
+					rows = append(rows, []string{u.Name, u.Arch, u.InstalledVersion, u.CandidateVersion, yesNo(u.Security), updateCVEs(u), u.Origin})
 				}
 				return rows
 			})
@@ -186,6 +186,18 @@ func (e *env) hostsUpdatesCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&security, "security", false, "only security updates")
 	return cmd
+}
+
+// updateCVEs is the CVEs column of an update: the CVE ids, "-" when its
+// changelog names none, or where the changelog is when not fetched.
+func updateCVEs(u patchbay.HostUpdate) string {
+	switch {
+	case len(u.CVEs) > 0:
+		return strings.Join(u.CVEs, ",")
+	case u.Changelog == patchbay.ChangelogFetched || u.Changelog == "":
+		return "-"
+	}
+	return "(changelog " + string(u.Changelog) + ")"
 }
 
 func (e *env) hostsHistoryCommand() *cobra.Command {

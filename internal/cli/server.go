@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,6 +58,11 @@ type runningServer struct {
 	// or reset it (shown once), else "".
 	adminPassword string
 	url           string
+	// stopLoops ends the background loops (feed sync, scheduler,
+	// changelog sweep); loops counts them, so that stop closes the
+	// database only after the last one returned.
+	stopLoops context.CancelFunc
+	loops     *sync.WaitGroup
 }
 
 const adminTokenFile = "admin-token"
@@ -106,8 +112,11 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 		store.Close()
 		return nil, err
 	}
-	go svc.RunFeedSync(ctx, service.FeedSyncOptions{Every: f.feedInterval})
-	go svc.RunScheduler(ctx, 5*time.Second) // rollouts: ticks, and at once after a job result
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	loops := &sync.WaitGroup{}
+	loops.Go(func() { svc.RunFeedSync(loopCtx, service.FeedSyncOptions{Every: f.feedInterval}) })
+	loops.Go(func() { svc.RunScheduler(loopCtx, 5*time.Second) }) // rollouts: ticks, and at once after a job result
+	loops.Go(func() { svc.RunChangelogSweep(loopCtx, service.DefaultChangelogSweep) })
 	urlHost := host
 	if urlHost == "" || urlHost == "0.0.0.0" || urlHost == "::" {
 		urlHost = "127.0.0.1"
@@ -116,7 +125,7 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 		_, port, _ = net.SplitHostPort(srv.Addr().String())
 	}
 	return &runningServer{srv: srv, svc: svc, store: store, bundle: bundle, adminToken: admin, adminPassword: password,
-		url: "https://" + net.JoinHostPort(urlHost, port)}, nil
+		url: "https://" + net.JoinHostPort(urlHost, port), stopLoops: stopLoops, loops: loops}, nil
 }
 
 // signInHelp tells how to reach the web UI; it shows the admin password
@@ -130,7 +139,9 @@ func signInHelp(rs *runningServer) string {
 	return msg + fmt.Sprintf("  sign in as %q with the password printed when this data directory was first used\n  (lost it? start with --reset-admin-password)\n", service.AdminUsername)
 }
 
-// stop shuts the server down gracefully, then closes the store.
+// stop shuts the server down gracefully, stops the background loops and
+// waits for them (a feed download in flight is cancelled), then closes
+// the store: nothing uses the database after it closed.
 func (r *runningServer) stop(logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -138,6 +149,8 @@ func (r *runningServer) stop(logger *slog.Logger) {
 	if err := r.srv.Shutdown(ctx); err != nil {
 		logger.Error("server shutdown", "err", err)
 	}
+	r.stopLoops()
+	r.loops.Wait()
 	if err := r.store.Close(); err != nil {
 		logger.Error("close database", "err", err)
 	}

@@ -170,9 +170,9 @@ func (c *Client) HostPackages(ctx context.Context, ref string) ([]patchbay.Packa
 	return out, c.do(ctx, "GET", hostPath(ref, "/packages"), nil, &out)
 }
 
-// HostUpdates lists a host's pending updates.
-func (c *Client) HostUpdates(ctx context.Context, ref string) ([]patchbay.Update, error) {
-	var out []patchbay.Update
+// HostUpdates lists a host's pending updates with the CVEs each fixes.
+func (c *Client) HostUpdates(ctx context.Context, ref string) ([]patchbay.HostUpdate, error) {
+	var out []patchbay.HostUpdate
 	return out, c.do(ctx, "GET", hostPath(ref, "/updates"), nil, &out)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/patchbay/patchbay"
+	"github.com/patchbay/patchbay/internal/e2e/e2etest"
 )
 
 // expectedFindings reads the Debian OSV fixtures and returns, for each
@@ -64,15 +65,6 @@ func expectedFindings(t *testing.T, dir, installed string) []string {
 	return slices.Compact(want)
 }
 
-func findingKeys(fs []patchbay.Finding) []string {
-	out := []string{}
-	for _, f := range fs {
-		out = append(out, f.Package+" "+f.AdvisoryID)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // TestVulnerabilities: the real binary imports the Debian 12 OSV fixtures
 // and the real KEV catalog offline; a Debian host reported by a real agent
 // gets exactly the findings real dpkg predicts (binary packages matched
@@ -112,7 +104,7 @@ func TestVulnerabilities(t *testing.T) {
 		t.Fatalf("oracle predicts only %v", want)
 	}
 	findings := decode[[]patchbay.Finding](t, s.CLI(t, "vulns", "list", "-o", "json"))
-	if diff := cmp.Diff(want, findingKeys(findings)); diff != "" {
+	if diff := cmp.Diff(want, e2etest.FindingKeys(findings)); diff != "" {
 		t.Fatalf("findings (-want +got):\n%s", diff)
 	}
 	var raw []map[string]any
@@ -164,7 +156,7 @@ func TestVulnerabilities(t *testing.T) {
 	}
 	wantAfter := expectedFindings(t, fixtures, upgraded)
 	findings = decode[[]patchbay.Finding](t, s.CLI(t, "vulns", "list", "-o", "json"))
-	if diff := cmp.Diff(wantAfter, findingKeys(findings)); diff != "" {
+	if diff := cmp.Diff(wantAfter, e2etest.FindingKeys(findings)); diff != "" {
 		t.Errorf("findings after upgrade (-want +got):\n%s", diff)
 	}
 	resolved := decode[[]patchbay.Finding](t, s.CLI(t, "vulns", "list", "--resolved", "-o", "json"))

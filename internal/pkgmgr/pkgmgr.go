@@ -74,3 +74,12 @@ type Result struct {
 type Runner interface {
 	Run(ctx context.Context, c Cmd) (Result, error)
 }
+
+// ChangelogReader reads the changelog of a candidate package version
+// from the host's package sources, without installing anything (Debian
+// family).
+type ChangelogReader interface {
+	// Changelog reads the changelog of one of pkgs (binaries of one source
+	// at one version).
+	Changelog(ctx context.Context, pkgs []patchbay.PackageVersion) (patchbay.ChangelogFile, error)
+}

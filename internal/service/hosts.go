@@ -78,11 +78,17 @@ func (s *Service) ReportInventory(ctx context.Context, inv patchbay.Inventory) e
 		}
 		// The inventory is stored; findings follow it. A failed evaluation
 		// does not fail the report: the next change or import retries it.
-		if need, err := s.needsEvaluation(ctx, h.ID, inv.OS); err != nil {
+		if need, err := s.needsEvaluation(ctx, h.ID, inv.OS, inv.UbuntuPro); err != nil {
 			s.logger.ErrorContext(ctx, "evaluate host", "host_id", h.ID, "err", err)
 		} else if need {
 			if _, err := s.evaluateHost(ctx, h.ID); err != nil {
 				s.logger.ErrorContext(ctx, "evaluate host", "host_id", h.ID, "err", err)
+			}
+		}
+		// So are the changelogs of its pending updates nobody asked for.
+		if inv.PackageManager == "apt" && len(inv.Updates) > 0 {
+			if _, err := s.requestChangelogs(ctx, h.ID); err != nil {
+				s.logger.ErrorContext(ctx, "request changelogs", "host_id", h.ID, "err", err)
 			}
 		}
 		return nil
@@ -134,13 +140,18 @@ func (s *Service) HostPackages(ctx context.Context, ref string) ([]patchbay.Pack
 	return s.store.Packages(ctx, h.ID)
 }
 
-// HostUpdates lists a host's pending updates.
-func (s *Service) HostUpdates(ctx context.Context, ref string) ([]patchbay.Update, error) {
+// HostUpdates lists a host's pending updates, each with the CVEs its
+// candidate's changelog mentions after the installed version.
+func (s *Service) HostUpdates(ctx context.Context, ref string) ([]patchbay.HostUpdate, error) {
 	h, err := s.Host(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	return s.store.Updates(ctx, h.ID)
+	ups, err := s.store.Updates(ctx, h.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.withCVEs(ctx, h, ups)
 }
 
 // HistoryFilter selects events of a host's timeline.

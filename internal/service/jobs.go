@@ -90,6 +90,10 @@ func (s *Service) PostJobResult(ctx context.Context, id string, res patchbay.Job
 		return nil
 	}
 	now := s.now()
+	if rec.RolloutID == 0 && rec.Job.Action == patchbay.JobChangelog {
+		res.Action = patchbay.JobChangelog
+		return s.recordChangelog(ctx, res, now)
+	}
 	if rec.RolloutID == 0 {
 		return s.store.FinishJob(ctx, res, now)
 	}

@@ -3,7 +3,6 @@ package service_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/patchbay/patchbay"
 	"github.com/patchbay/patchbay/internal/service"
-	"github.com/patchbay/patchbay/internal/sqlite"
 )
 
 // fleet is a service over a real SQLite database with an injected clock
@@ -21,30 +19,13 @@ import (
 // openssl and a non-security update of vim.
 type fleet struct {
 	*vulnFixture
-	db    *sqlite.DB
 	hosts map[string]context.Context // hostname → acting as that host
 	ids   map[string]int64
 }
 
 func newFleet(t *testing.T, names ...string) *fleet {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	f := &fleet{vulnFixture: &vulnFixture{t: t, clock: time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)}, db: db,
-		hosts: map[string]context.Context{}, ids: map[string]int64{}}
-	f.svc = service.New(db, service.Options{Now: func() time.Time { return f.clock }, CAHash: testCAHash})
-	secret, err := f.svc.CreateAdminToken(t.Context(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := f.svc.Authenticate(t.Context(), secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.admin = patchbay.NewContext(t.Context(), admin)
+	f := &fleet{vulnFixture: newVulnFixture(t), hosts: map[string]context.Context{}, ids: map[string]int64{}}
 	for _, name := range names {
 		mid := fmt.Sprintf("%032x", len(f.hosts)+1)
 		ctx := f.host(mid, name)
@@ -58,7 +39,30 @@ func newFleet(t *testing.T, names ...string) *fleet {
 				{Name: "vim", Arch: "amd64", InstalledVersion: "2:9.0.1378-2", CandidateVersion: "2:9.0.1378-2+deb12u1", Origin: "Debian:12.8/stable"},
 			}})
 	}
+	f.answerChangelogs()
 	return f
+}
+
+// answerChangelogs answers the changelog jobs the hosts' first reports
+// brought (changelogs_test.go tests them), so that each host's jobs are
+// the rollout's.
+func (f *fleet) answerChangelogs() {
+	f.t.Helper()
+	for _, ctx := range f.hosts {
+		poll, err := f.svc.PollJobs(ctx, 0)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, j := range poll.Jobs {
+			p := j.Packages[0]
+			text := fmt.Sprintf("%s (%s) bookworm-security; urgency=medium\n\n  * Fix CVE-2026-0001.\n\n -- A Maintainer <a@example.org>  Mon, 31 Aug 2026 12:00:00 +0000\n", p.Name, p.Version)
+			res := patchbay.JobResult{JobID: j.ID, Action: j.Action, Status: patchbay.JobSucceeded, Steps: []patchbay.StepResult{},
+				Changelog: &patchbay.ChangelogFile{Package: p.Name, Version: p.Version, Source: p.Name, SourceVersion: p.Version, Text: text}}
+			if err := f.svc.PostJobResult(ctx, j.ID, res); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+	}
 }
 
 func (f *fleet) create(def patchbay.Rollout) patchbay.RolloutDetail {

@@ -111,7 +111,7 @@ func key(eco string, p patchbay.Package) (name, version string) {
 // host evaluates one host and reconciles its findings; in a run with
 // touched pairs, a host that has none of them is left alone.
 func (r *evalRun) host(ctx context.Context, h patchbay.EvalHost) error {
-	ecos := match.Ecosystem(h.OS, false)
+	ecos := match.Ecosystem(h.OS, h.UbuntuPro)
 	sig := strings.Join(ecos, "\x00")
 	memo := r.memo[sig]
 	if memo == nil {
@@ -281,8 +281,8 @@ func (r *evalRun) match(k evalKey) []hit {
 // findings: only when an advisory exists for one of its ecosystems, or it
 // has open findings (from an ecosystem it has since left). Without advisory
 // data this keeps evaluation off the ingest path entirely.
-func (s *Service) needsEvaluation(ctx context.Context, hostID int64, os patchbay.OS) (bool, error) {
-	for _, eco := range match.Ecosystem(os, false) {
+func (s *Service) needsEvaluation(ctx context.Context, hostID int64, os patchbay.OS, pro bool) (bool, error) {
+	for _, eco := range match.Ecosystem(os, pro) {
 		advs, err := s.store.ListAdvisories(ctx, patchbay.AdvisoryFilter{Ecosystem: eco, Limit: 1})
 		if err != nil {
 			return false, err

@@ -21,19 +21,26 @@ const testCAHash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab
 
 type vulnFixture struct {
 	t     testing.TB
+	db    *sqlite.DB
 	svc   *service.Service
 	admin context.Context
 	clock time.Time
 }
 
 func newVulnFixture(t testing.TB) *vulnFixture {
+	return newFixtureAt(t, time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC))
+}
+
+// newFixtureAt is a service on a fresh SQLite database with its clock at
+// clock and an admin token.
+func newFixtureAt(t testing.TB, clock time.Time) *vulnFixture {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db.sqlite"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &vulnFixture{t: t, clock: time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)}
+	f := &vulnFixture{t: t, db: db, clock: clock}
 	f.svc = service.New(db, service.Options{Now: func() time.Time { return f.clock }, CAHash: testCAHash})
 	secret, err := f.svc.CreateAdminToken(t.Context(), "test")
 	if err != nil {

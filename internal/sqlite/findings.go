@@ -40,7 +40,7 @@ func (db *DB) EvalHosts(ctx context.Context, ids []int64, fn func(patchbay.EvalH
 		idArg = string(b)
 		filter = " AND id IN (SELECT value FROM json_each(?))"
 	}
-	q := `SELECT id, os_id, os_id_like, os_version_id, os_codename, os_name, os_pretty_name, package_manager, inventory_hash,
+	q := `SELECT id, os_id, os_id_like, os_version_id, os_codename, os_name, os_pretty_name, package_manager, ubuntu_pro, inventory_hash,
 		(SELECT json_group_array(package_id) FROM host_packages WHERE host_id = hosts.id)
 		FROM hosts WHERE id > ? AND inventory_hash != ''` + filter + ` ORDER BY id LIMIT ?`
 	var after int64
@@ -61,11 +61,13 @@ func (db *DB) EvalHosts(ctx context.Context, ids []int64, fn func(patchbay.EvalH
 				var (
 					h   patchbay.EvalHost
 					raw []byte
+					pro int64
 				)
 				if err := rows.Scan(&h.ID, &h.OS.ID, &h.OS.IDLike, &h.OS.VersionID, &h.OS.Codename, &h.OS.Name, &h.OS.PrettyName,
-					&h.PackageManager, &h.InventoryHash, &raw); err != nil {
+					&h.PackageManager, &pro, &h.InventoryHash, &raw); err != nil {
 					return err
 				}
+				h.UbuntuPro = pro != 0
 				if h.PackageIDs, err = parseIntArray(raw); err != nil {
 					return fmt.Errorf("host %d: %w", h.ID, err)
 				}

@@ -24,7 +24,7 @@ const hostColumns = `h.id, h.machine_id, h.hostname,
 	h.kernel, h.arch, h.boot_id, h.uptime_seconds, h.ip_addresses, h.package_manager,
 	h.packages_count, h.updates_count, h.security_updates_count, h.reboot_required, h.reboot_reasons,
 	h.inventory_hash, h.interval_seconds, h.enrolled_at, h.last_seen, h.last_inventory,
-	h.owner, h.environment, h.role, h.criticality, h.location`
+	h.owner, h.environment, h.role, h.criticality, h.location, h.ubuntu_pro`
 
 // scanHost reads the columns of hostColumns. Labels are loaded apart.
 // Status is left empty: it depends on the caller's now (Host.StatusAt).
@@ -32,7 +32,7 @@ func scanHost(s interface{ Scan(...any) error }) (patchbay.Host, error) {
 	var (
 		h                                 patchbay.Host
 		ips, reasons                      string
-		reboot                            int64
+		reboot, pro                       int64
 		enrolledAt, lastSeen, lastInvTime int64
 	)
 	err := s.Scan(&h.ID, &h.MachineID, &h.Hostname,
@@ -40,10 +40,11 @@ func scanHost(s interface{ Scan(...any) error }) (patchbay.Host, error) {
 		&h.Kernel, &h.Arch, &h.BootID, &h.UptimeSeconds, &ips, &h.PackageManager,
 		&h.PackagesCount, &h.UpdatesCount, &h.SecurityUpdatesCount, &reboot, &reasons,
 		&h.InventoryHash, &h.IntervalSeconds, &enrolledAt, &lastSeen, &lastInvTime,
-		&h.Assets.Owner, &h.Assets.Environment, &h.Assets.Role, &h.Assets.Criticality, &h.Assets.Location)
+		&h.Assets.Owner, &h.Assets.Environment, &h.Assets.Role, &h.Assets.Criticality, &h.Assets.Location, &pro)
 	if err != nil {
 		return h, err
 	}
+	h.UbuntuPro = pro != 0
 	if err := json.Unmarshal([]byte(ips), &h.IPAddresses); err != nil {
 		return h, fmt.Errorf("host %d: ip_addresses: %w", h.ID, err)
 	}

@@ -129,7 +129,7 @@ const (
 		updates_error = ?, packages_count = ?,
 		updates_count = CASE WHEN ? THEN updates_count ELSE ? END,
 		security_updates_count = CASE WHEN ? THEN security_updates_count ELSE ? END,
-		last_inventory = ?, last_seen = ?
+		last_inventory = ?, last_seen = ?, ubuntu_pro = ?
 		WHERE id = ?`
 )
 
@@ -211,7 +211,7 @@ func (db *DB) SaveInventory(ctx context.Context, hostID int64, prevHash string, 
 			inv.UpdatesError, len(ids),
 			boolInt(keepUpdates), nUpdates,
 			boolInt(keepUpdates), nSecurity,
-			nanos(now), nanos(now),
+			nanos(now), nanos(now), boolInt(inv.UbuntuPro),
 			hostID)
 		if err != nil {
 			return fmt.Errorf("update host: %w", err)
@@ -399,17 +399,17 @@ func (db *DB) Inventory(ctx context.Context, hostID int64) (patchbay.Inventory, 
 		var (
 			ips, reasons        string
 			reboot, collectedAt int64
-			nilLists            int64
+			nilLists, pro       int64
 		)
 		err := tx.QueryRowContext(ctx, `SELECT inventory_schema_version, inventory_collected_at, machine_id, hostname,
 			os_id, os_id_like, os_version_id, os_codename, os_name, os_pretty_name,
 			kernel, arch, boot_id, uptime_seconds, ip_addresses, package_manager,
-			reboot_required, reboot_reasons, updates_error, inventory_nil_lists
+			reboot_required, reboot_reasons, updates_error, inventory_nil_lists, ubuntu_pro
 			FROM hosts WHERE id = ?`, hostID).Scan(
 			&inv.SchemaVersion, &collectedAt, &inv.MachineID, &inv.Hostname,
 			&inv.OS.ID, &inv.OS.IDLike, &inv.OS.VersionID, &inv.OS.Codename, &inv.OS.Name, &inv.OS.PrettyName,
 			&inv.Kernel, &inv.Arch, &inv.BootID, &inv.UptimeSeconds, &ips, &inv.PackageManager,
-			&reboot, &reasons, &inv.UpdatesError, &nilLists)
+			&reboot, &reasons, &inv.UpdatesError, &nilLists, &pro)
 		if errors.Is(err, sql.ErrNoRows) {
 			return patchbay.Errorf(patchbay.ENOTFOUND, "host %d not found", hostID)
 		}
@@ -417,7 +417,7 @@ func (db *DB) Inventory(ctx context.Context, hostID int64) (patchbay.Inventory, 
 			return err
 		}
 		inv.CollectedAt = fromNanos(collectedAt)
-		inv.RebootRequired = reboot != 0
+		inv.RebootRequired, inv.UbuntuPro = reboot != 0, pro != 0
 		if err := json.Unmarshal([]byte(ips), &inv.IPAddresses); err != nil {
 			return fmt.Errorf("ip_addresses: %w", err)
 		}

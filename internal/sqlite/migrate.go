@@ -55,12 +55,21 @@ func loadMigrations() ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies the migrations the database has not recorded yet.
+// migrate applies the embedded migrations the database has not recorded
+// yet.
 func (db *DB) migrate(ctx context.Context) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
 	}
+	return db.applyMigrations(ctx, ms)
+}
+
+// applyMigrations applies, in order, each of ms whose number the database
+// has not recorded. Numbers need not be contiguous: a gap (a number kept
+// for another branch) is fine, and a migration whose number is below one
+// already applied (that branch merged later) is still applied, once.
+func (db *DB) applyMigrations(ctx context.Context, ms []migration) error {
 	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT    NOT NULL,

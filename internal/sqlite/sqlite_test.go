@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -77,5 +78,57 @@ func TestOpenInvalidPath(t *testing.T) {
 		if patchbay.ErrorCode(err) != patchbay.EINVALID {
 			t.Errorf("Open(%q) = %v, want an EINVALID error", path, err)
 		}
+	}
+}
+
+// TestMigrationGap: the embedded migrations skip 0006 (another branch's),
+// and a 0006 that arrives later, after 0007 was applied, is applied once
+// without 0007 running again.
+func TestMigrationGap(t *testing.T) {
+	ctx := t.Context()
+	db := openTest(t)
+	applied := func() []int {
+		rows, err := db.read.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var vs []int
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			vs = append(vs, v)
+		}
+		return vs
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for _, m := range ms {
+		want = append(want, m.version)
+	}
+	if diff := cmp.Diff(want, applied()); diff != "" {
+		t.Fatalf("applied migrations (-want +got):\n%s", diff)
+	}
+	// 0008 is unused: a migration of that number arriving after 0009 was
+	// applied (two branches merged) still runs, and nothing runs twice.
+	if slices.Contains(want, 8) {
+		t.Fatal("0008 is taken now: pick another free number for this test")
+	}
+	late := migration{version: 8, name: "0008_late.sql", sql: `CREATE TABLE late_table (x INTEGER) STRICT`}
+	if err := db.applyMigrations(ctx, append(ms, late)); err != nil {
+		t.Fatalf("a late 0008: %v", err)
+	}
+	want = append(want, 8)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, applied()); diff != "" {
+		t.Fatalf("applied migrations after a late 0008 (-want +got):\n%s", diff)
+	}
+	if _, err := db.write.ExecContext(ctx, `INSERT INTO late_table (x) VALUES (1)`); err != nil {
+		t.Fatalf("the late migration's table: %v", err)
 	}
 }

@@ -62,15 +62,15 @@ func checkStored(t *testing.T, s patchbay.Store, id int64, inv patchbay.Inventor
 		OS                                             patchbay.OS
 		Uptime                                         int64
 		IPs, Reasons                                   []string
-		Reboot                                         bool
+		Reboot, UbuntuPro                              bool
 		Packages, Updates, Security                    int
 		LastInventory, LastSeen                        time.Time
 	}
 	gotFacts := facts{h.Hostname, h.Kernel, h.Arch, h.BootID, h.PackageManager, h.OS, h.UptimeSeconds,
-		h.IPAddresses, h.RebootReasons, h.RebootRequired, h.PackagesCount, h.UpdatesCount, h.SecurityUpdatesCount,
+		h.IPAddresses, h.RebootReasons, h.RebootRequired, h.UbuntuPro, h.PackagesCount, h.UpdatesCount, h.SecurityUpdatesCount,
 		h.LastInventory, h.LastSeen}
 	wantFacts := facts{inv.Hostname, inv.Kernel, inv.Arch, inv.BootID, inv.PackageManager, inv.OS, inv.UptimeSeconds,
-		want.IPAddresses, want.RebootReasons, inv.RebootRequired, len(inv.Packages), len(inv.Updates), security,
+		want.IPAddresses, want.RebootReasons, inv.RebootRequired, inv.UbuntuPro, len(inv.Packages), len(inv.Updates), security,
 		now, now}
 	if diff := cmp.Diff(wantFacts, gotFacts, hostOpts()); diff != "" {
 		t.Errorf("host facts (-want +got):\n%s", diff)
@@ -133,8 +133,13 @@ func testInventoryRoundTrip(t *testing.T, s patchbay.Store) {
 	v4.OS = patchbay.OS{ID: "almalinux", IDLike: "rhel centos fedora", VersionID: "9.4", Name: "AlmaLinux", PrettyName: "AlmaLinux 9.4 (Seafoam Ocelot)"}
 	v4.PackageManager = "dnf"
 
+	// v5: an Ubuntu host attached to Ubuntu Pro.
+	v5 := v1
+	v5.OS = patchbay.OS{ID: "ubuntu", IDLike: "debian", VersionID: "22.04", Codename: "jammy", Name: "Ubuntu", PrettyName: "Ubuntu 22.04.5 LTS"}
+	v5.UbuntuPro = true
+
 	prev := ""
-	for i, inv := range []patchbay.Inventory{v1, v2, v3, v4, v1} {
+	for i, inv := range []patchbay.Inventory{v1, v2, v3, v4, v5, v1} {
 		t.Run(fmt.Sprintf("report %d", i+1), func(t *testing.T) {
 			now := at(time.Duration(i+1) * time.Hour)
 			must(t, s.SaveInventory(ctx, h.ID, prev, inv, nil, now))

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"FindingCounts", testFindingCounts},
 		{"OpenFindingsTrend", testOpenFindingsTrend},
 		{"RolloutHostCounts", testRolloutHostCounts},
+		{"Changelogs", testChangelogs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

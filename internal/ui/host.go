@@ -27,7 +27,7 @@ type hostPage struct {
 	H           patchbay.Host
 	Assets      []assetField
 	Labels      []string // "key=value", sorted
-	Updates     []patchbay.Update
+	Updates     []patchbay.HostUpdate
 	Security    int
 	PkgSearch   string
 	Packages    []patchbay.Package
@@ -68,7 +68,7 @@ func (u *UI) host(w http.ResponseWriter, r *http.Request) error {
 	if p.Updates, err = u.svc.HostUpdates(ctx, ref); err != nil {
 		return err
 	}
-	slices.SortStableFunc(p.Updates, func(a, b patchbay.Update) int {
+	slices.SortStableFunc(p.Updates, func(a, b patchbay.HostUpdate) int {
 		if a.Security != b.Security {
 			if a.Security {
 				return -1

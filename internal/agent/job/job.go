@@ -41,7 +41,10 @@ type Config struct {
 	Manager   pkgmgr.Manager   // refresh
 	Installer pkgmgr.Installer // install, repair, verify
 	Checks    *check.Set       // nil: no checks registered
-	Now       func() time.Time // nil: time.Now
+	// Changelogs reads candidates' changelogs (changelog jobs); nil: the
+	// package manager cannot, and changelog jobs are refused.
+	Changelogs pkgmgr.ChangelogReader
+	Now        func() time.Time // nil: time.Now
 }
 
 // Executor runs jobs, one at a time.
@@ -117,6 +120,8 @@ func (e *Executor) Run(ctx context.Context, j patchbay.Job) (patchbay.JobResult,
 		return e.finish(rec, "")
 	case patchbay.JobCheck:
 		return e.runChecks(ctx, rec)
+	case patchbay.JobChangelog:
+		return e.runChangelog(ctx, rec)
 	}
 	// install
 	if j.Refresh {
@@ -151,7 +156,10 @@ func (e *Executor) Run(ctx context.Context, j patchbay.Job) (patchbay.JobResult,
 // precheck refuses, before anything runs, a job whose packages the
 // package manager's grammar refuses or whose checks are not registered.
 func (e *Executor) precheck(j patchbay.Job) string {
-	if j.Action == patchbay.JobInstall {
+	if j.Action == patchbay.JobChangelog && e.cfg.Changelogs == nil {
+		return "refused: this host's package manager cannot read changelogs"
+	}
+	if j.Action == patchbay.JobInstall || j.Action == patchbay.JobChangelog {
 		if err := e.cfg.Installer.Validate(j.Packages); err != nil {
 			return "refused: " + patchbay.ErrorMessage(err)
 		}
@@ -233,6 +241,8 @@ func (e *Executor) resume(ctx context.Context, rec *record) (patchbay.JobResult,
 		return e.finish(rec, stopped)
 	case patchbay.JobCheck:
 		return e.runChecks(ctx, rec)
+	case patchbay.JobChangelog: // reads only: read again
+		return e.runChangelog(ctx, rec)
 	}
 	installStarted := slices.ContainsFunc(rec.Result.Steps, func(s patchbay.StepResult) bool { return s.Name == "install" })
 	installFailed := slices.ContainsFunc(rec.Result.Steps, func(s patchbay.StepResult) bool {
@@ -308,6 +318,27 @@ func label(p patchbay.PackageVersion) string {
 		return p.Name
 	}
 	return p.Name + ":" + p.Arch
+}
+
+// runChangelog reads the changelog of one of the job's packages, changing
+// nothing on the host, and finishes the job with it.
+func (e *Executor) runChangelog(ctx context.Context, rec *record) (patchbay.JobResult, error) {
+	err := e.step(ctx, rec, "changelog", func(ctx context.Context) (string, []byte, error) {
+		f, err := e.cfg.Changelogs.Changelog(ctx, rec.Job.Packages)
+		if err != nil {
+			return "", nil, err
+		}
+		rec.Result.Changelog = &f
+		msg := fmt.Sprintf("read %s of %s %s (%d bytes)", f.Path, f.Package, f.Version, len(f.Text))
+		if f.Truncated {
+			msg += ", cut"
+		}
+		return msg, nil, nil
+	})
+	if err != nil {
+		return e.finishErr(rec, "changelog", err)
+	}
+	return e.finish(rec, "")
 }
 
 // runChecks runs the job's checks that have not finished yet (all of

@@ -29,23 +29,7 @@ func TestRolloutRealApt(t *testing.T) {
 	defer cancel()
 	const hosts = 3
 
-	f := startServer(t)
-	tok := e2etest.Decode[patchbay.CreateTokenResponse](t, f.CLI(t, "tokens", "create", "--uses", fmt.Sprint(hosts), "-o", "json"))
-	_, port, _ := net.SplitHostPort(f.Addr)
-	f.lab = labtest.New(t, lab.Options{
-		Hosts:       hosts,
-		AgentBinary: binary,
-		AgentArgs: []string{"agent", "--server", "https://" + net.JoinHostPort(lab.RepoIP, port), "--token", tok.Token,
-			"--state-dir", "/var/lib/patchbay-agent", "--interval", "1h"},
-		Expose: []string{f.Addr},
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, h := range f.lab.Hosts() {
-				logTail(t, h)
-			}
-		}
-	})
+	f := startFleet(t, hosts, "--interval", "1h")
 	c := f.Client(t)
 	waitForSecurityUpdates(ctx, t, c, hosts)
 
@@ -133,22 +117,8 @@ func TestRolloutAgentKilledMidInstall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	f := startServer(t)
-	tok := e2etest.Decode[patchbay.CreateTokenResponse](t, f.CLI(t, "tokens", "create", "-o", "json"))
-	_, port, _ := net.SplitHostPort(f.Addr)
-	f.lab = labtest.New(t, lab.Options{
-		Hosts:       1,
-		AgentBinary: binary,
-		AgentArgs: []string{"agent", "--server", "https://" + net.JoinHostPort(lab.RepoIP, port), "--token", tok.Token,
-			"--state-dir", "/var/lib/patchbay-agent", "--interval", "2s", "--refresh-interval", "0"},
-		Expose: []string{f.Addr},
-	})
+	f := startFleet(t, 1, "--interval", "2s", "--refresh-interval", "0")
 	h := f.lab.Hosts()[0]
-	t.Cleanup(func() {
-		if t.Failed() {
-			logTail(t, h)
-		}
-	})
 	repo := f.lab.Repo()
 	if err := repo.Publish(ctx, lab.BlockingPostinst("pb-block", "1.0-1")); err != nil {
 		t.Fatal(err)
@@ -270,25 +240,9 @@ func TestRolloutCanaryGateHalts(t *testing.T) {
 	const hosts = 3
 	const checksFile, gateFile = "/etc/patchbay-checks.json", "/var/tmp/gate"
 
-	f := startServer(t)
-	tok := e2etest.Decode[patchbay.CreateTokenResponse](t, f.CLI(t, "tokens", "create", "--uses", fmt.Sprint(hosts), "-o", "json"))
-	_, port, _ := net.SplitHostPort(f.Addr)
 	// The agents fail to start until their checks file exists; the lab
 	// restarts them a second later, as systemd would.
-	f.lab = labtest.New(t, lab.Options{
-		Hosts:       hosts,
-		AgentBinary: binary,
-		AgentArgs: []string{"agent", "--server", "https://" + net.JoinHostPort(lab.RepoIP, port), "--token", tok.Token,
-			"--state-dir", "/var/lib/patchbay-agent", "--interval", "1h", "--checks-file", checksFile},
-		Expose: []string{f.Addr},
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, h := range f.lab.Hosts() {
-				logTail(t, h)
-			}
-		}
-	})
+	f := startFleet(t, hosts, "--interval", "1h", "--checks-file", checksFile)
 	checks := `{"checks": [{"name": "app", "type": "nagios", "timeout": "10s",
   "command": ["/bin/sh", "-c", "g=$(cat ` + gateFile + `); echo \"app gate $g\"; exit $g"]}]}`
 	for _, h := range f.lab.Hosts() {
@@ -369,6 +323,31 @@ func TestRolloutCanaryGateHalts(t *testing.T) {
 			t.Errorf("%s's agent started a job", hr.Hostname)
 		}
 	}
+}
+
+// startFleet starts a server and a lab of n hosts whose agents enrol with
+// one token and run with agentArgs added (interval and the like); the
+// agents' logs are printed when the test fails.
+func startFleet(t *testing.T, n int, agentArgs ...string) *fleet {
+	t.Helper()
+	f := startServer(t)
+	tok := e2etest.Decode[patchbay.CreateTokenResponse](t, f.CLI(t, "tokens", "create", "--uses", fmt.Sprint(n), "-o", "json"))
+	_, port, _ := net.SplitHostPort(f.Addr)
+	f.lab = labtest.New(t, lab.Options{
+		Hosts:       n,
+		AgentBinary: binary,
+		AgentArgs: append([]string{"agent", "--server", "https://" + net.JoinHostPort(lab.RepoIP, port), "--token", tok.Token,
+			"--state-dir", "/var/lib/patchbay-agent"}, agentArgs...),
+		Expose: []string{f.Addr},
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, h := range f.lab.Hosts() {
+				logTail(t, h)
+			}
+		}
+	})
+	return f
 }
 
 // waitForSecurityUpdates waits until n hosts report pending security updates.
