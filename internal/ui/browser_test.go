@@ -183,7 +183,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.SendKeys("#f-q", "web"),
 			chromedp.Click(`input[name="security"]`),
 			chromedp.Click(`.filters button[type="submit"]`))
-		waitJS(t, ctx, "the filtered list", `location.search.includes("q=web") && location.search.includes("security=1")`, 10*time.Second)
+		waitJS(t, ctx, "the filtered list", `location.search.includes("q=web") && location.search.includes("security=1") && document.readyState === "complete" && document.querySelectorAll("td.name a").length > 0`, 10*time.Second)
 		names := js[[]string](t, ctx, `[...document.querySelectorAll("td.name a")].map(a => a.textContent)`)
 		if strings.Join(names, ",") != "web-1,web-2" {
 			t.Errorf("filtered hosts = %v, want web-1, web-2", names)

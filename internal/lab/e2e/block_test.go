@@ -125,7 +125,7 @@ func TestBlockDuringRollout(t *testing.T) {
 	if got := dpkgVersion(ctx, t, offline, "demo-app"); got != "1.0-1" {
 		t.Errorf("%s: demo-app %s after the block, want 1.0-1", offline.Name(), got)
 	}
-	if strings.Contains(readLog(t, offline), `msg="job started"`) {
+	if strings.Contains(readLog(t, offline), `msg="job started" job_id=r`) {
 		t.Errorf("%s's agent started a job", offline.Name())
 	}
 

@@ -208,7 +208,7 @@ func TestRolloutAgentKilledMidInstall(t *testing.T) {
 	// boot finished it from the job file.
 	started, finished := 0, 0
 	for _, l := range strings.Split(readLog(t, h), "\n") {
-		if strings.Contains(l, `msg="job started"`) && strings.Contains(l, "job_id="+d.Hosts[0].JobID) {
+		if strings.Contains(l, `msg="job started" job_id=r`) && strings.Contains(l, "job_id="+d.Hosts[0].JobID) {
 			started++
 		}
 		if strings.Contains(l, `msg="interrupted job finished"`) && strings.Contains(l, "job_id="+d.Hosts[0].JobID) && strings.Contains(l, "status=succeeded") {
@@ -319,7 +319,7 @@ func TestRolloutCanaryGateHalts(t *testing.T) {
 				t.Errorf("%s: %s already at the planned %s; the halted rollout touched it", hr.Hostname, name, got)
 			}
 		}
-		if strings.Contains(readLog(t, h), `msg="job started"`) {
+		if strings.Contains(readLog(t, h), `msg="job started" job_id=r`) {
 			t.Errorf("%s's agent started a job", hr.Hostname)
 		}
 	}
