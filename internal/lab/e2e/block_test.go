@@ -3,14 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/patchbay/patchbay"
 	"github.com/patchbay/patchbay/internal/e2e/e2etest"
-	"github.com/patchbay/patchbay/internal/lab"
 	"github.com/patchbay/patchbay/internal/lab/labtest"
 )
 
@@ -26,36 +24,9 @@ func TestBlockDuringRollout(t *testing.T) {
 	defer cancel()
 	const hosts = 3
 
-	f := startServer(t)
-	tok := e2etest.Decode[patchbay.CreateTokenResponse](t, f.CLI(t, "tokens", "create", "--uses", fmt.Sprint(hosts), "-o", "json"))
-	_, port, _ := net.SplitHostPort(f.Addr)
-	f.lab = labtest.New(t, lab.Options{
-		Hosts:       hosts,
-		AgentBinary: binary,
-		AgentArgs: []string{"agent", "--server", "https://" + net.JoinHostPort(lab.RepoIP, port), "--token", tok.Token,
-			"--state-dir", "/var/lib/patchbay-agent", "--interval", "2s", "--refresh-interval", "0"},
-		Expose: []string{f.Addr},
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, h := range f.lab.Hosts() {
-				logTail(t, h)
-			}
-		}
-	})
+	f := startFleet(t, hosts, "--interval", "2s", "--refresh-interval", "0")
 	c := f.Client(t)
-	repo := f.lab.Repo()
-	if err := repo.Publish(ctx, lab.DemoApp("1.0-1")); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range f.lab.Hosts() {
-		aptGet(ctx, t, h, "update")
-		aptGet(ctx, t, h, "install", "-y", "demo-app=1.0-1")
-	}
-	if err := repo.Publish(ctx, lab.DemoApp("1.0-2")); err != nil {
-		t.Fatal(err)
-	}
-	waitCandidate(ctx, t, c, "demo-app", "1.0-2", hosts)
+	demoAppPending(ctx, t, f, c)
 	f.CLI(t, "policies", "create", "demo-only", "--classification", "none", "--approve", "demo-app")
 
 	offline := f.lab.Hosts()[2]

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -46,40 +45,14 @@ func TestRolloutPolicyExceptionBudget(t *testing.T) {
 	defer cancel()
 	const hosts = 5
 
-	f := startServer(t)
-	tok := e2etest.Decode[patchbay.CreateTokenResponse](t, f.CLI(t, "tokens", "create", "--uses", fmt.Sprint(hosts), "-o", "json"))
-	_, port, _ := net.SplitHostPort(f.Addr)
-	f.lab = labtest.New(t, lab.Options{
-		Hosts:       hosts,
-		AgentBinary: binary,
-		AgentArgs: []string{"agent", "--server", "https://" + net.JoinHostPort(lab.RepoIP, port), "--token", tok.Token,
-			"--state-dir", "/var/lib/patchbay-agent", "--interval", "2s", "--refresh-interval", "0"},
-		Expose: []string{f.Addr},
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, h := range f.lab.Hosts() {
-				logTail(t, h)
-			}
-		}
-	})
+	f := startFleet(t, hosts, "--interval", "2s", "--refresh-interval", "0")
 	c := f.Client(t)
 	repo := f.lab.Repo()
 	byName := map[string]*lab.Host{}
 	for _, h := range f.lab.Hosts() {
 		byName[h.Name()] = h
 	}
-	if err := repo.Publish(ctx, lab.DemoApp("1.0-1")); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range f.lab.Hosts() {
-		aptGet(ctx, t, h, "update")
-		aptGet(ctx, t, h, "install", "-y", "demo-app=1.0-1")
-	}
-	if err := repo.Publish(ctx, lab.DemoApp("1.0-2")); err != nil {
-		t.Fatal(err)
-	}
-	waitCandidate(ctx, t, c, "demo-app", "1.0-2", hosts)
+	demoAppPending(ctx, t, f, c)
 	tzdata := map[string]string{} // host → tzdata before anything ran
 	for _, h := range f.lab.Hosts() {
 		tzdata[h.Name()] = dpkgVersion(ctx, t, h, "tzdata")
@@ -254,6 +227,24 @@ func TestRolloutPolicyExceptionBudget(t *testing.T) {
 		t.Logf("FIGURE failure budget 1 on 5 lab hosts (concurrency 2): %d started, %d succeeded, %d failed; budget breach to halt %s",
 			started, succeeded, d.Counts[patchbay.HostFailed], d.Rollout.FinishedAt.Sub(breach).Round(time.Millisecond))
 	})
+}
+
+// demoAppPending installs demo-app 1.0-1 in every host, publishes 1.0-2
+// and waits until every host reports it pending.
+func demoAppPending(ctx context.Context, t *testing.T, f *fleet, c *client.Client) {
+	t.Helper()
+	repo := f.lab.Repo()
+	if err := repo.Publish(ctx, lab.DemoApp("1.0-1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range f.lab.Hosts() {
+		aptGet(ctx, t, h, "update")
+		aptGet(ctx, t, h, "install", "-y", "demo-app=1.0-1")
+	}
+	if err := repo.Publish(ctx, lab.DemoApp("1.0-2")); err != nil {
+		t.Fatal(err)
+	}
+	waitCandidate(ctx, t, c, "demo-app", "1.0-2", len(f.lab.Hosts()))
 }
 
 // runRollout creates, approves and starts a rollout and waits for it to
