@@ -67,8 +67,16 @@ type Job struct {
 	// Packages are the exact versions an install job installs.
 	Packages []PackageVersion `json:"packages,omitempty"`
 	// Checks name health checks of the agent's configuration: the checks
-	// of a check job, or the gate run after an install job succeeded.
+	// of a check job, or the gate run after an install job succeeded (after
+	// its reboot, when it reboots).
 	Checks []string `json:"checks,omitempty"`
+	// Reboot says whether an install job reboots the host after the patch
+	// ("": never, for jobs of older servers); RebootTimeout is the
+	// rollout's, for the agent's own wait. RestartServices restarts the
+	// services running replaced files when the host is not rebooted.
+	Reboot          RebootPolicy  `json:"reboot,omitempty"`
+	RebootTimeout   time.Duration `json:"reboot_timeout,omitempty"`
+	RestartServices bool          `json:"restart_services,omitempty"`
 }
 
 // MaxJobPackages bounds the packages of one job.
@@ -104,6 +112,12 @@ func (j Job) Validate() error {
 	}
 	if j.Action != JobInstall && j.Action != JobChangelog && (len(j.Packages) > 0 || j.Refresh) {
 		return Errorf(EINVALID, "job %s: packages and refresh belong to install jobs", j.ID)
+	}
+	if j.Action != JobInstall && (j.Reboot != "" || j.RestartServices) {
+		return Errorf(EINVALID, "job %s: reboot and restart_services belong to install jobs", j.ID)
+	}
+	if !j.Reboot.Valid() {
+		return Errorf(EINVALID, "job %s: unknown reboot policy %q", j.ID, j.Reboot)
 	}
 	if j.Action == JobRefresh && len(j.Checks) > 0 {
 		return Errorf(EINVALID, "job %s: a refresh job runs no checks", j.ID)
@@ -171,7 +185,8 @@ func (s CheckState) Passed() bool { return s == CheckOK || s == CheckWarning }
 
 // StepResult is one step of a job as the agent ran it.
 type StepResult struct {
-	// Name: "refresh", "repair", "install", "verify", "check:NAME".
+	// Name: "refresh", "repair", "install", "verify", "check:NAME",
+	// "hook:EVENT:NAME", "reboot-check", "services", "lease", "reboot".
 	Name       string     `json:"name"`
 	Status     JobStatus  `json:"status"`
 	Message    string     `json:"message,omitempty"`
@@ -199,10 +214,26 @@ type JobResult struct {
 	// it after restarting.
 	Resumed bool `json:"resumed,omitempty"`
 	// Changelog is what a changelog job read.
-	Changelog  *ChangelogFile `json:"changelog,omitempty"`
-	Steps      []StepResult   `json:"steps"`
-	StartedAt  time.Time      `json:"started_at"`
-	FinishedAt time.Time      `json:"finished_at,omitzero"`
+	Changelog *ChangelogFile `json:"changelog,omitempty"`
+	// Phase is what a job that is not done is doing (PhaseRebooting...).
+	Phase string `json:"phase,omitempty"`
+	// RebootRequired and RebootReasons are the host's answer after the
+	// patch; Rebooted is set when the job rebooted it and it came back
+	// with a new boot id (BootIDBefore → BootIDAfter). RebootAttempts
+	// counts the reboot commands the job ran.
+	RebootRequired bool     `json:"reboot_required,omitempty"`
+	RebootReasons  []string `json:"reboot_reasons,omitempty"`
+	Rebooted       bool     `json:"rebooted,omitempty"`
+	RebootAttempts int      `json:"reboot_attempts,omitempty"`
+	BootIDBefore   string   `json:"boot_id_before,omitempty"`
+	BootIDAfter    string   `json:"boot_id_after,omitempty"`
+	// StaleProcesses run replaced files after a patch that did not reboot
+	// the host; Restarted are the units the job restarted for them.
+	StaleProcesses []StaleProcess `json:"stale_processes,omitempty"`
+	Restarted      []string       `json:"restarted,omitempty"`
+	Steps          []StepResult   `json:"steps"`
+	StartedAt      time.Time      `json:"started_at"`
+	FinishedAt     time.Time      `json:"finished_at,omitzero"`
 }
 
 // Done reports whether the result is final.

@@ -113,10 +113,18 @@ type Rollout struct {
 	// (an agent that never reports back must not hold a rollout forever);
 	// 0 means no limit.
 	HostTimeout time.Duration `json:"host_timeout"`
-	CreatedAt   time.Time     `json:"created_at"`
-	ApprovedAt  time.Time     `json:"approved_at"`
-	StartedAt   time.Time     `json:"started_at"`
-	FinishedAt  time.Time     `json:"finished_at"`
+	// Reboot says when a host is rebooted after its patch ("": if
+	// required); RebootTimeout is how long it has to come back with a new
+	// boot id (0: DefaultRebootTimeout). RestartServices restarts, on a
+	// host that is not rebooted, the services still running replaced
+	// libraries.
+	Reboot          RebootPolicy  `json:"reboot,omitempty"`
+	RebootTimeout   time.Duration `json:"reboot_timeout,omitempty"`
+	RestartServices bool          `json:"restart_services,omitempty"`
+	CreatedAt       time.Time     `json:"created_at"`
+	ApprovedAt      time.Time     `json:"approved_at"`
+	StartedAt       time.Time     `json:"started_at"`
+	FinishedAt      time.Time     `json:"finished_at"`
 }
 
 // Validate checks the rollout's definition (not its hosts): a name, at least
@@ -151,6 +159,12 @@ func (r Rollout) Validate() error {
 	}
 	if r.HostTimeout < 0 {
 		return Errorf(EINVALID, "host timeout %s is negative", r.HostTimeout)
+	}
+	if !r.Reboot.Valid() {
+		return Errorf(EINVALID, "unknown reboot policy %q (want never, if-required or always)", r.Reboot)
+	}
+	if r.RebootTimeout < 0 || r.RebootTimeout > 24*time.Hour {
+		return Errorf(EINVALID, "reboot timeout %s is not between 0 (the default, %s) and 24h", r.RebootTimeout, DefaultRebootTimeout)
 	}
 	if r.Window != nil {
 		if err := r.Window.Validate(); err != nil {
@@ -427,6 +441,13 @@ type HostRun struct {
 	Reason string `json:"reason,omitempty"`
 	// JobID is the agent job of the latest attempt.
 	JobID string `json:"job_id,omitempty"`
+	// Phase is what a running host's job reports doing (PhaseRebooting
+	// and the like), since PhaseSince; "" before its first report.
+	Phase      string    `json:"phase,omitempty"`
+	PhaseSince time.Time `json:"phase_since,omitzero"`
+	// Rebooted is set when the latest attempt rebooted the host (and it
+	// came back with a new boot id).
+	Rebooted bool `json:"rebooted,omitempty"`
 	// Patches is the frozen patch set: exactly these versions, and no
 	// other, are installed on the host.
 	Patches []PackageVersion `json:"patches"`

@@ -77,6 +77,9 @@ type Agent struct {
 	lastBeat patchbay.Heartbeat
 	st       state
 	api      *client.Client
+	// stop is Run's context: jobs run without it (a started step runs to
+	// its end), but waiting for a disruption lease ends with it.
+	stop context.Context
 }
 
 // Run enrols if needed and checks in until ctx ends (or once).
@@ -93,7 +96,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.JobWait <= 0 {
 		cfg.JobWait = defaultJobWait
 	}
-	a := &Agent{cfg: cfg, checkInNow: make(chan struct{}, 1)}
+	a := &Agent{cfg: cfg, checkInNow: make(chan struct{}, 1), stop: ctx}
+	if cfg.Jobs != nil {
+		cfg.Jobs.SetCoordinator(a)
+	}
 	if err := a.connect(ctx); err != nil {
 		return err
 	}

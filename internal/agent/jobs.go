@@ -43,10 +43,24 @@ func (a *Agent) jobLoop(ctx context.Context) {
 	a.pkg.Lock()
 	results, err := a.cfg.Jobs.Resume(context.WithoutCancel(ctx))
 	a.pkg.Unlock()
+	// A resumed job that reboots again (its host did not come back with a
+	// new boot id) waits for the shutdown like a new one.
+	for err == nil && slices.ContainsFunc(results, func(r patchbay.JobResult) bool { return r.Phase == patchbay.PhaseRebooting }) {
+		i := slices.IndexFunc(results, func(r patchbay.JobResult) bool { return r.Phase == patchbay.PhaseRebooting })
+		if a.awaitReboot(ctx, patchbay.Job{ID: results[i].JobID}) {
+			return
+		}
+		a.pkg.Lock()
+		results, err = a.cfg.Jobs.Resume(context.WithoutCancel(ctx))
+		a.pkg.Unlock()
+	}
 	if err != nil {
 		log.ErrorContext(ctx, "finish interrupted jobs", "err", err)
 	}
 	for _, r := range results {
+		if !r.Done() {
+			continue
+		}
 		log.InfoContext(ctx, "interrupted job finished", "job_id", r.JobID, "action", r.Action, "status", r.Status, "reason", r.Reason)
 		if err := a.markUnsent(r.JobID); err != nil {
 			log.WarnContext(ctx, "remember unsent job result", "job_id", r.JobID, "err", err)
@@ -147,6 +161,18 @@ func (a *Agent) runJob(ctx context.Context, c *client.Client, j patchbay.Job) er
 	a.pkg.Lock()
 	res, err := a.cfg.Jobs.Run(context.WithoutCancel(ctx), j)
 	a.pkg.Unlock()
+	// A job that is not done ran the reboot command (or the agent is
+	// stopping while it waits for a disruption lease): the host goes
+	// down, and the next start of the agent finishes the job (Resume).
+	for err == nil && !res.Done() {
+		if res.Phase != patchbay.PhaseRebooting || a.awaitReboot(ctx, j) {
+			log.InfoContext(ctx, "job continues at the next start", "job_id", j.ID, "phase", res.Phase)
+			return nil
+		}
+		a.pkg.Lock()
+		res, err = a.cfg.Jobs.Run(context.WithoutCancel(ctx), j)
+		a.pkg.Unlock()
+	}
 	if err != nil {
 		// The job file could not be written: the job stays queued on the
 		// server and comes back at the next poll.

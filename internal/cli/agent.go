@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,8 @@ import (
 func (e *env) agentCommand() *cobra.Command {
 	var (
 		stateDir, root, checksFile string
+		hooksFile, rebootCommand   string
+		ownUnit                    string
 		interval, refresh          time.Duration
 		once, jobs                 bool
 	)
@@ -28,7 +31,13 @@ install exact versions, run health checks) and runs them one at a time; each
 job is a step machine saved in STATE_DIR/jobs, so a job interrupted by a crash
 or restart is finished and reported truthfully when the agent starts again,
 and a job id never runs twice. Health checks are registered in the JSON file
-of --checks-file; a job can only name them.
+of --checks-file; a job can only name them. Hooks (pre-patch, post-patch,
+pre-reboot to drain the host, post-reboot to restore it) are registered in the
+JSON file of --hooks-file, never sent by the server. After a patch, the job
+reboots the host when the rollout's reboot policy says so (never, if-required,
+always) with --reboot-command, after a disruption-budget lease from the
+server; the agent's next start on the new boot runs the health gates and the
+post-reboot hooks.
 
 --server and --token may also come from PATCHBAY_SERVER and PATCHBAY_TOKEN.`,
 		Example: `  patchbay agent --server https://patchbay.example:8080 --token pbe1....
@@ -55,7 +64,9 @@ of --checks-file; a job can only name them.
 			}
 			var exec *job.Executor
 			if jobs && !once {
-				if exec, err = newJobExecutor(stateDir, col.Manager, checksFile); err != nil {
+				o := jobOptions{stateDir: stateDir, checksFile: checksFile, hooksFile: hooksFile,
+					rebootCommand: strings.Fields(rebootCommand), ownUnit: ownUnit}
+				if exec, err = newJobExecutor(col.Manager, o); err != nil {
 					return err
 				}
 			}
@@ -75,5 +86,8 @@ of --checks-file; a job can only name them.
 	f.BoolVar(&once, "once", false, "check in once and exit (non-zero exit status if it failed); runs no jobs")
 	f.BoolVar(&jobs, "jobs", true, "run the jobs the server gives this host (rollouts); false: only report inventory")
 	f.StringVar(&checksFile, "checks-file", "", "JSON file of the health checks jobs may run (Nagios plugins, HTTP); default: none")
+	f.StringVar(&hooksFile, "hooks-file", "", "JSON file of the hooks jobs run: pre-patch, post-patch, pre-reboot (drain), post-reboot (restore); default: none")
+	f.StringVar(&rebootCommand, "reboot-command", "systemctl reboot", "command that reboots this host when a job's reboot policy says so (split on spaces, no shell)")
+	f.StringVar(&ownUnit, "unit", "patchbay-agent.service", "the agent's own systemd unit, never restarted for stale libraries")
 	return cmd
 }

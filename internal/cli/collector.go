@@ -10,6 +10,7 @@ import (
 	"github.com/patchbay/patchbay"
 	"github.com/patchbay/patchbay/internal/agent"
 	"github.com/patchbay/patchbay/internal/agent/check"
+	"github.com/patchbay/patchbay/internal/agent/hook"
 	"github.com/patchbay/patchbay/internal/agent/job"
 	"github.com/patchbay/patchbay/internal/osinfo"
 	"github.com/patchbay/patchbay/internal/pkgmgr"
@@ -37,12 +38,23 @@ func newCollector(root string, logger *slog.Logger) (*agent.HostCollector, error
 	return &agent.HostCollector{Root: root, Manager: m, Now: time.Now, Logger: logger}, nil
 }
 
+// jobOptions are the agent flags that shape its job executor.
+type jobOptions struct {
+	stateDir, checksFile, hooksFile string
+	rebootCommand                   []string
+	ownUnit                         string
+}
+
 // newJobExecutor builds the agent's job executor: job files in
 // STATE_DIR/jobs, the collector's package manager for refreshes and (when
-// it can) installs, and the health checks of checksFile ("" for none) run
-// through the os/exec runner.
-func newJobExecutor(stateDir string, m pkgmgr.Manager, checksFile string) (*job.Executor, error) {
-	cfg, err := check.Load(checksFile)
+// it can) installs, the health checks and hooks of their files ("" for
+// none) and the reboot command, run through the os/exec runner.
+func newJobExecutor(m pkgmgr.Manager, o jobOptions) (*job.Executor, error) {
+	cfg, err := check.Load(o.checksFile)
+	if err != nil {
+		return nil, err
+	}
+	hooks, err := hook.Load(o.hooksFile)
 	if err != nil {
 		return nil, err
 	}
@@ -52,11 +64,15 @@ func newJobExecutor(stateDir string, m pkgmgr.Manager, checksFile string) (*job.
 	}
 	cl, _ := m.(pkgmgr.ChangelogReader) // nil for all but apt
 	return job.New(job.Config{
-		Dir:        filepath.Join(stateDir, "jobs"),
-		Manager:    m,
-		Installer:  in,
-		Checks:     check.New(cfg, osexec.Runner{}, nil),
-		Changelogs: cl,
+		Dir:           filepath.Join(o.stateDir, "jobs"),
+		Manager:       m,
+		Installer:     in,
+		Checks:        check.New(cfg, osexec.Runner{}, nil),
+		Changelogs:    cl,
+		Hooks:         hook.New(hooks, osexec.Runner{}),
+		Runner:        osexec.Runner{},
+		RebootCommand: o.rebootCommand,
+		OwnUnit:       o.ownUnit,
 	})
 }
 

@@ -65,7 +65,7 @@ it gracefully.`,
 				if err != nil {
 					return err
 				}
-				jobs, err := newJobExecutor(stateDir, col.Manager, "")
+				jobs, err := newJobExecutor(col.Manager, jobOptions{stateDir: stateDir, rebootCommand: []string{"systemctl", "reboot"}, ownUnit: "patchbay.service"})
 				if err != nil {
 					return err
 				}

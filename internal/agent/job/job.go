@@ -24,6 +24,8 @@ import (
 
 	"github.com/patchbay/patchbay"
 	"github.com/patchbay/patchbay/internal/agent/check"
+	"github.com/patchbay/patchbay/internal/agent/hook"
+	"github.com/patchbay/patchbay/internal/agent/restart"
 	"github.com/patchbay/patchbay/internal/pkgmgr"
 )
 
@@ -45,6 +47,21 @@ type Config struct {
 	// package manager cannot, and changelog jobs are refused.
 	Changelogs pkgmgr.ChangelogReader
 	Now        func() time.Time // nil: time.Now
+
+	// Hooks are the hooks of the agent's configuration (nil: none).
+	Hooks *hook.Set
+	// Runner runs the reboot command and service restarts (nil: the
+	// jobs never reboot or restart anything: they fail when they must).
+	Runner pkgmgr.Runner
+	// RebootCommand reboots the host (nil: systemctl reboot).
+	RebootCommand []string
+	// BootID reads the current boot id (nil: /proc/sys/kernel/random/boot_id).
+	BootID func() (string, error)
+	// StaleProcesses lists processes running replaced files (nil:
+	// restart.Scan of /proc).
+	StaleProcesses func() ([]patchbay.StaleProcess, error)
+	// OwnUnit is the agent's own systemd unit, never restarted by a job.
+	OwnUnit string
 }
 
 // Executor runs jobs, one at a time.
@@ -54,6 +71,8 @@ type Executor struct {
 
 	blockedMu sync.Mutex
 	blocked   []patchbay.PackageVersion // versions the server blocked fleet-wide
+
+	coord Coordinator // set once, before the first job
 }
 
 // New returns an executor keeping its files in cfg.Dir (created 0700).
@@ -63,6 +82,15 @@ func New(cfg Config) (*Executor, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if len(cfg.RebootCommand) == 0 {
+		cfg.RebootCommand = []string{"systemctl", "reboot"}
+	}
+	if cfg.BootID == nil {
+		cfg.BootID = readBootID
+	}
+	if cfg.StaleProcesses == nil {
+		cfg.StaleProcesses = func() ([]patchbay.StaleProcess, error) { return restart.Scan(restart.Options{}) }
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("job dir: %w", err)
@@ -134,6 +162,9 @@ func (e *Executor) Run(ctx context.Context, j patchbay.Job) (patchbay.JobResult,
 	if err := e.repair(ctx, rec); err != nil {
 		return e.finishErr(rec, "repair", err)
 	}
+	if err := e.runHooks(ctx, rec, hook.PrePatch); err != nil {
+		return e.finishErr(rec, "", err)
+	}
 	installErr := e.step(ctx, rec, "install", func(ctx context.Context) (string, []byte, error) {
 		out, err := e.cfg.Installer.Install(ctx, j.Packages)
 		return fmt.Sprintf("installed %d packages", len(j.Packages)), out, err
@@ -150,7 +181,7 @@ func (e *Executor) Run(ctx context.Context, j patchbay.Job) (patchbay.JobResult,
 	case mismatch != "":
 		return e.finish(rec, "after the install, "+mismatch)
 	}
-	return e.runChecks(ctx, rec)
+	return e.afterPatch(ctx, rec)
 }
 
 // precheck refuses, before anything runs, a job whose packages the
@@ -219,6 +250,9 @@ func (e *Executor) Result(id string) (patchbay.JobResult, bool, error) {
 
 func (e *Executor) resume(ctx context.Context, rec *record) (patchbay.JobResult, error) {
 	rec.Result.Resumed = true
+	if n := len(rec.Result.Steps); n > 0 && rec.Result.Steps[n-1].Name == stepReboot && rec.Result.Steps[n-1].Status == patchbay.JobRunning {
+		return e.resumeReboot(ctx, rec)
+	}
 	interrupted := ""
 	for i := range rec.Result.Steps {
 		s := &rec.Result.Steps[i]
@@ -266,7 +300,7 @@ func (e *Executor) resume(ctx context.Context, rec *record) (patchbay.JobResult,
 	case mismatch != "":
 		return e.finish(rec, stopped+"; afterwards "+mismatch)
 	}
-	return e.runChecks(ctx, rec)
+	return e.afterPatch(ctx, rec)
 }
 
 // repair runs the repair step; a repair that ran sets Repaired.
@@ -345,6 +379,17 @@ func (e *Executor) runChangelog(ctx context.Context, rec *record) (patchbay.JobR
 // them, or those after an interruption) and finishes the job: failed when
 // the last run of any check did not pass.
 func (e *Executor) runChecks(ctx context.Context, rec *record) (patchbay.JobResult, error) {
+	failed, err := e.gates(ctx, rec)
+	if err != nil {
+		return e.finishErr(rec, "check", err)
+	}
+	return e.finish(rec, failed)
+}
+
+// gates runs the job's checks that have not finished yet and says which
+// failed ("" when all passed); the error is a job file that cannot be
+// written.
+func (e *Executor) gates(ctx context.Context, rec *record) (string, error) {
 	finished := map[string]bool{}
 	for _, s := range rec.Result.Steps {
 		if s.Status != patchbay.JobRunning && s.Message != interruptedMsg {
@@ -368,7 +413,7 @@ func (e *Executor) runChecks(ctx context.Context, rec *record) (patchbay.JobResu
 			return msg, []byte(r.Output), nil
 		})
 		if errors.Is(err, errSave) {
-			return e.finishErr(rec, "check", err)
+			return "", err
 		}
 	}
 	last := map[string]patchbay.StepResult{}
@@ -381,7 +426,7 @@ func (e *Executor) runChecks(ctx context.Context, rec *record) (patchbay.JobResu
 			failed = append(failed, fmt.Sprintf("health check %s: %s", name, s.Message))
 		}
 	}
-	return e.finish(rec, strings.Join(failed, "; "))
+	return strings.Join(failed, "; "), nil
 }
 
 var errSave = errors.New("save job file")
@@ -420,12 +465,15 @@ func (e *Executor) finishErr(rec *record, step string, err error) (patchbay.JobR
 	if errors.Is(err, errSave) {
 		return rec.Result, err
 	}
+	if step == "" {
+		return e.finish(rec, err.Error())
+	}
 	return e.finish(rec, step+" failed: "+err.Error())
 }
 
 // finish ends the job: failed with reason, or succeeded when reason is "".
 func (e *Executor) finish(rec *record, reason string) (patchbay.JobResult, error) {
-	rec.Result.Status = patchbay.JobSucceeded
+	rec.Result.Status, rec.Result.Phase = patchbay.JobSucceeded, ""
 	if reason != "" {
 		rec.Result.Status = patchbay.JobFailed
 		rec.Result.Reason = reason

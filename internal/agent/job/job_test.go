@@ -29,6 +29,8 @@ type fakePM struct {
 	failInstall string // a package whose postinst fails
 	crashAt     string // "install": panic(crash) after unpacking
 	calls       []string
+	// needReboot is what RebootRequired answers.
+	needReboot bool
 }
 
 type crash struct{}
@@ -36,10 +38,15 @@ type crash struct{}
 var _ pkgmgr.Installer = (*fakePM)(nil)
 var _ pkgmgr.Manager = (*fakePM)(nil)
 
-func (f *fakePM) Name() string                                           { return "fake" }
-func (f *fakePM) Packages(context.Context) ([]patchbay.Package, error)   { return nil, nil }
-func (f *fakePM) Updates(context.Context) ([]patchbay.Update, error)     { return nil, nil }
-func (f *fakePM) RebootRequired(context.Context) (bool, []string, error) { return false, nil, nil }
+func (f *fakePM) Name() string                                         { return "fake" }
+func (f *fakePM) Packages(context.Context) ([]patchbay.Package, error) { return nil, nil }
+func (f *fakePM) Updates(context.Context) ([]patchbay.Update, error)   { return nil, nil }
+func (f *fakePM) RebootRequired(context.Context) (bool, []string, error) {
+	if f.needReboot {
+		return true, []string{"/var/run/reboot-required: demo-app"}, nil
+	}
+	return false, nil, nil
+}
 func (f *fakePM) Refresh(context.Context) error {
 	f.calls = append(f.calls, "refresh")
 	return nil
@@ -129,7 +136,8 @@ var clock = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func newExecutor(t *testing.T, dir string, pm *fakePM, checks *check.Set) *Executor {
 	t.Helper()
-	e, err := New(Config{Dir: dir, Manager: pm, Installer: pm, Checks: checks, Now: func() time.Time { return clock }})
+	e, err := New(Config{Dir: dir, Manager: pm, Installer: pm, Checks: checks, Now: func() time.Time { return clock },
+		StaleProcesses: func() ([]patchbay.StaleProcess, error) { return nil, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,14 +178,14 @@ func TestInstallSucceeds(t *testing.T) {
 	if res.Status != patchbay.JobSucceeded || res.Reason != "" || res.Resumed || res.Repaired {
 		t.Errorf("result %+v", res)
 	}
-	want := []string{"refresh=succeeded", "repair=succeeded", "install=succeeded", "verify=succeeded", "check:ok=succeeded"}
+	want := []string{"refresh=succeeded", "repair=succeeded", "install=succeeded", "verify=succeeded", "reboot-check=succeeded", "services=succeeded", "check:ok=succeeded"}
 	if diff := cmp.Diff(want, stepNames(res)); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]patchbay.PackageVersion{demo2}, res.Installed); diff != "" {
 		t.Errorf("installed (-want +got):\n%s", diff)
 	}
-	if got := res.Steps[4]; got.Check != patchbay.CheckOK || got.Message != "OK: OK - fine" {
+	if got := res.Steps[6]; got.Check != patchbay.CheckOK || got.Message != "OK: OK - fine" {
 		t.Errorf("check step %+v", got)
 	}
 	if !strings.Contains(res.Steps[2].Output, "Setting up demo-app (1.0-2)") {
@@ -258,7 +266,7 @@ func TestCrashDuringInstallResumesTruthfully(t *testing.T) {
 	if diff := cmp.Diff([]string{"repair"}, pm.calls); diff != "" {
 		t.Errorf("calls after restart (-want +got):\n%s", diff)
 	}
-	want := []string{"repair=succeeded", "install=failed", "repair=succeeded", "verify=succeeded"}
+	want := []string{"repair=succeeded", "install=failed", "repair=succeeded", "verify=succeeded", "reboot-check=succeeded", "services=succeeded"}
 	if diff := cmp.Diff(want, stepNames(res)); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
@@ -354,7 +362,7 @@ func TestInstallFailures(t *testing.T) {
 			job:        patchbay.Job{ID: "j", Action: patchbay.JobInstall, Packages: []patchbay.PackageVersion{demo2}, Checks: []string{"crit", "warn", "unknown"}},
 			checks:     checkSet(shCheck("crit", "echo CRIT; exit 2"), shCheck("warn", "echo WARN; exit 1"), shCheck("unknown", "exit 3")),
 			wantReason: "health check crit: CRITICAL: CRIT; health check unknown: UNKNOWN: exit 3",
-			wantSteps:  []string{"repair=succeeded", "install=succeeded", "verify=succeeded", "check:crit=failed", "check:warn=succeeded", "check:unknown=failed"},
+			wantSteps:  []string{"repair=succeeded", "install=succeeded", "verify=succeeded", "reboot-check=succeeded", "services=succeeded", "check:crit=failed", "check:warn=succeeded", "check:unknown=failed"},
 			wantCalls:  []string{"repair", "install"},
 		},
 	}
