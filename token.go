@@ -76,6 +76,7 @@ type Store interface {
 	PolicyStore
 	ExceptionStore
 	BlockStore
+	DisruptionStore
 	DashboardStore
 	ChangelogStore
 	Close() error

@@ -49,6 +49,7 @@ func (a *API) Routes() []Route {
 		{"PUT", "/api/v1/agent/inventory", false, a.putInventory},
 		{"GET", "/api/v1/agent/jobs", false, a.pollJobs},
 		{"POST", "/api/v1/agent/jobs/{id}/result", false, a.postJobResult},
+		{"POST", "/api/v1/agent/jobs/{id}/lease", false, a.acquireLease},
 
 		{"GET", "/api/v1/hosts", false, a.listHosts},
 		{"GET", "/api/v1/hosts/{ref}", false, a.getHost},
@@ -92,6 +93,10 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/blocks", false, a.listBlocks},
 		{"POST", "/api/v1/blocks", false, a.addBlock},
 		{"DELETE", "/api/v1/blocks/{id}", false, a.removeBlock},
+		{"GET", "/api/v1/disruption-budgets", false, a.listDisruption},
+		{"POST", "/api/v1/disruption-budgets", false, a.addDisruptionBudget},
+		{"DELETE", "/api/v1/disruption-budgets/{id}", false, a.removeDisruptionBudget},
+		{"DELETE", "/api/v1/disruption-leases/{host}", false, a.releaseLease},
 
 		{"POST", "/api/v1/tokens", false, a.createToken},
 		{"GET", "/api/v1/tokens", false, a.listTokens},

@@ -41,6 +41,8 @@ func (e *env) rolloutsCreateCommand() *cobra.Command {
 		budget       string
 		window       string
 		hostTimeout  string
+		reboot       string
+		rebootWait   string
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -56,6 +58,12 @@ Rings run in order. --ring NAME:SPEC, where SPEC is comma-separated:
   gates=A+B            health checks (agent config) each host must pass
   canary               a failed gate here halts the whole rollout
 End with a ring of percent=100 to take the rest.
+
+After its patch a host reboots per --reboot (if-required: when it says it
+needs one), with its agent's pre-reboot (drain) and post-reboot (restore)
+hooks, within the disruption budgets (patchbay disruption); its gates run
+after it is back with a new boot id, and one not back within
+--reboot-timeout fails and counts against --budget.
 
 --window 'cron=MIN HOUR DOM MON DOW;duration=4h;tz=Europe/London[;offset=4d]':
 hosts start only inside it; both day fields must match (so '0 22 8-14 * 2' is
@@ -104,6 +112,14 @@ the second Tuesday), offset moves it by days (offset=4d: the Saturday after).`,
 					return usagef("--host-timeout: %v", err)
 				}
 			}
+			if def.Reboot = patchbay.RebootPolicy(reboot); !def.Reboot.Valid() {
+				return usagef("--reboot %q: want never, if-required or always", reboot)
+			}
+			if rebootWait != "" {
+				if def.RebootTimeout, err = patchbay.ParseDuration(rebootWait); err != nil {
+					return usagef("--reboot-timeout: %v", err)
+				}
+			}
 			c, err := e.apiClient()
 			if err != nil {
 				return err
@@ -130,6 +146,9 @@ the second Tuesday), offset moves it by days (offset=4d: the Saturday after).`,
 	f.StringVar(&budget, "budget", "0", "failures the whole rollout tolerates before it halts: a count or N%")
 	f.StringVar(&window, "window", "", "maintenance window: 'cron=...;duration=...;tz=...[;offset=Nd]' (default: always)")
 	f.StringVar(&hostTimeout, "host-timeout", "2h", "a host with no result after this long fails (0: never)")
+	f.StringVar(&reboot, "reboot", string(patchbay.RebootIfRequired), "reboot hosts after their patch: never, if-required (the host says so after the patch) or always")
+	f.StringVar(&rebootWait, "reboot-timeout", "15m", "a rebooting host must come back with a new boot id within this, or it fails")
+	f.BoolVar(&def.RestartServices, "restart-services", false, "on hosts not rebooted, restart the services still running replaced libraries")
 	return cmd
 }
 
@@ -350,6 +369,11 @@ func writeRollout(w io.Writer, d patchbay.RolloutDetail, now time.Time) error {
 		fmt.Fprintf(w, "  %s\n", d.Status)
 	}
 	fmt.Fprintf(w, "Policy %s, target %s, failure budget %s, host timeout %s\n", r.Policy, dash(r.Target.String()), r.Budget, durationOrNone(r.HostTimeout))
+	restart := ""
+	if r.RestartServices {
+		restart = ", services running replaced libraries restarted"
+	}
+	fmt.Fprintf(w, "Reboot %s (back within %s)%s\n", r.Reboot.OrDefault(), r.RebootWait(), restart)
 	if r.Window != nil {
 		fmt.Fprintf(w, "Window %q for %s in %s", r.Window.Cron, r.Window.Duration, r.Window.TimeZone)
 		if r.Window.DayOffset != 0 {
@@ -385,7 +409,14 @@ func writeRollout(w io.Writer, d patchbay.RolloutDetail, now time.Time) error {
 			if h.FailedGate != "" && !strings.Contains(reason, h.FailedGate) {
 				reason = "gate " + h.FailedGate + ": " + reason
 			}
-			rows = append(rows, []string{h.Hostname, ringName(r, h.Ring), string(h.State), strconv.Itoa(h.Attempts), strconv.Itoa(len(h.Patches)),
+			state := string(h.State)
+			if h.State == patchbay.HostRunning && h.Phase != "" {
+				state += " (" + h.Phase + ")"
+			}
+			if h.Rebooted {
+				state += ", rebooted"
+			}
+			rows = append(rows, []string{h.Hostname, ringName(r, h.Ring), state, strconv.Itoa(h.Attempts), strconv.Itoa(len(h.Patches)),
 				agoOrDash(h.StartedAt, now), agoOrDash(h.FinishedAt, now), dash(reason)})
 		}
 		return rows

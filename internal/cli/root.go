@@ -112,7 +112,7 @@ Start here:
 		e.hostsCommand(),
 		e.tokensCommand(),
 		e.advisoriesCommand(), e.vulnsCommand(),
-		e.rolloutsCommand(), e.policiesCommand(), e.exceptionsCommand(), e.blockCommand(),
+		e.rolloutsCommand(), e.policiesCommand(), e.exceptionsCommand(), e.blockCommand(), e.disruptionCommand(),
 		e.versionCommand(),
 		e.labCommand(),
 	)

@@ -55,6 +55,10 @@ type Decision struct {
 	// TimedOut lists running hosts that passed the rollout's host timeout:
 	// record them as failed. They already count as failed in this decision.
 	TimedOut []int64
+	// RebootTimedOut lists running hosts that reported rebooting longer
+	// ago than the rollout's reboot timeout and never came back: record
+	// them as failed. They count as failed in this decision too.
+	RebootTimedOut []int64
 	// NextWakeup is when to call Plan again at the latest if no host
 	// reports before: the window opens or closes, a ring's bake time ends,
 	// a running host times out. Zero when only a host's report (or an
@@ -78,7 +82,8 @@ type ringStats struct {
 //   - Inconsistent input (a host in a ring that does not exist, an unknown
 //     host state) halts the rollout: the scheduler stops rather than guess.
 //   - A running host older than the rollout's HostTimeout is timed out and
-//     counts as failed.
+//     counts as failed; so is one that reported rebooting longer ago than
+//     the rollout's reboot timeout (it never came back with a new boot id).
 //   - Failure budget: once more hosts have failed than the budget allows
 //     (counted over the whole rollout, every ring, a host once), the
 //     rollout halts: nothing new starts, hosts in flight finish (as AWS
@@ -123,6 +128,14 @@ func Plan(r Rollout, hosts []patchbay.HostRun, now time.Time) Decision {
 			return halt("host %s is in ring %d, but the rollout has %d rings", h.Hostname, h.Ring+1, len(r.Rings))
 		}
 		st := h.State
+		if st == patchbay.HostRunning && h.Phase == patchbay.PhaseRebooting {
+			if deadline := h.PhaseSince.Add(r.RebootWait()); !now.Before(deadline) {
+				d.RebootTimedOut = append(d.RebootTimedOut, h.HostID)
+				st = patchbay.HostFailed
+			} else if timeoutAt.IsZero() || deadline.Before(timeoutAt) {
+				timeoutAt = deadline
+			}
+		}
 		if st == patchbay.HostRunning && r.HostTimeout > 0 {
 			if deadline := h.StartedAt.Add(r.HostTimeout); !now.Before(deadline) {
 				d.TimedOut = append(d.TimedOut, h.HostID)

@@ -23,6 +23,7 @@ func (s *Service) Heartbeat(ctx context.Context, hb patchbay.Heartbeat) (patchba
 	if err != nil {
 		return patchbay.HeartbeatReply{}, fmt.Errorf("heartbeat host %d: %w", p.HostID, err)
 	}
+	s.checkInLease(ctx, p.HostID)
 	blocks, err := s.activeBlocks(ctx)
 	if err != nil {
 		return patchbay.HeartbeatReply{}, err

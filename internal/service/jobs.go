@@ -86,8 +86,11 @@ func (s *Service) PostJobResult(ctx context.Context, id string, res patchbay.Job
 	if res.JobID != id {
 		return patchbay.Errorf(patchbay.EINVALID, "result of job %s posted for job %s", res.JobID, id)
 	}
-	if !res.Done() || rec.State == patchbay.JobDone {
+	if rec.State == patchbay.JobDone {
 		return nil
+	}
+	if !res.Done() {
+		return s.jobProgress(ctx, rec, res)
 	}
 	now := s.now()
 	if rec.RolloutID == 0 && rec.Job.Action == patchbay.JobChangelog {
@@ -109,7 +112,11 @@ func (s *Service) PostJobResult(ctx context.Context, id string, res patchbay.Job
 					Detail: fmt.Sprintf("%s: job %s %s after the host became %s", h.Hostname, id, res.Status, h.State)})
 				return u, nil
 			}
-			h.FinishedAt = now
+			h.FinishedAt, h.Phase, h.PhaseSince, h.Rebooted = now, "", time.Time{}, res.Rebooted
+			if res.Rebooted {
+				u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_rebooted", HostID: h.HostID,
+					Detail: fmt.Sprintf("%s: rebooted (boot id %s → %s, attempt %d)", h.Hostname, res.BootIDBefore, res.BootIDAfter, res.RebootAttempts)})
+			}
 			gate := failedGate(res)
 			mismatch := ""
 			if res.Status == patchbay.JobSucceeded {
@@ -141,6 +148,49 @@ func (s *Service) PostJobResult(ctx context.Context, id string, res patchbay.Job
 		return fmt.Errorf("result of job %s: %w", id, err)
 	}
 	s.logger.InfoContext(ctx, "job result", "job_id", id, "host_id", p.HostID, "status", res.Status)
+	if ok, err := s.store.ReleaseLease(ctx, rec.HostID, id); err != nil {
+		s.logger.ErrorContext(ctx, "release disruption lease", "job_id", id, "err", err)
+	} else if ok {
+		s.leaseEvent(ctx, rec.RolloutID, rec.HostID, "lease_released", fmt.Sprintf("job %s %s: disruption lease released", id, res.Status))
+	}
+	s.wakeScheduler()
+	return nil
+}
+
+// jobProgress records what a rollout job that is not done reports doing
+// (its phase: draining, rebooting, restoring) on its host run, so the
+// scheduler can time a reboot out, and keeps the host's lease alive.
+func (s *Service) jobProgress(ctx context.Context, rec patchbay.JobRecord, res patchbay.JobResult) error {
+	if rec.RolloutID == 0 || res.Phase == "" {
+		return nil
+	}
+	var r patchbay.Rollout
+	now := s.now()
+	err := s.store.UpdateRollout(ctx, rec.RolloutID, func(ro patchbay.Rollout, hosts []patchbay.HostRun) (*patchbay.RolloutUpdate, error) {
+		r = ro
+		for i := range hosts {
+			h := &hosts[i]
+			if h.HostID != rec.HostID || h.JobID != rec.Job.ID || h.State != patchbay.HostRunning || h.Phase == res.Phase {
+				continue
+			}
+			h.Phase, h.PhaseSince = res.Phase, now
+			detail := h.Hostname + ": " + res.Phase
+			if res.Phase == patchbay.PhaseRebooting {
+				detail += fmt.Sprintf(" (attempt %d, boot id %s; back within %s)", res.RebootAttempts, res.BootIDBefore, ro.RebootWait())
+			}
+			return &patchbay.RolloutUpdate{Rollout: ro, Hosts: []patchbay.HostRun{*h},
+				Events: []patchbay.RolloutEvent{{Time: now, Actor: eventActor, Kind: "host_phase", HostID: h.HostID, Detail: detail}}}, nil
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("progress of job %s: %w", rec.Job.ID, err)
+	}
+	extra := time.Duration(0)
+	if res.Phase == patchbay.PhaseRebooting {
+		extra = r.RebootWait()
+	}
+	s.renewLease(ctx, rec.HostID, rec.Job.ID, extra, "")
 	s.wakeScheduler()
 	return nil
 }

@@ -183,7 +183,8 @@ func TestRolloutLifecycle(t *testing.T) {
 	}
 	poll, _ := f.svc.PollJobs(f.hosts["h1"], 0)
 	wantJob := patchbay.Job{ID: "r1-h1-a1", Action: patchbay.JobInstall, Refresh: true,
-		Packages: []patchbay.PackageVersion{{Name: "openssl", Arch: "amd64", Version: "3.0.15-1~deb12u1"}}, Checks: []string{"web"}}
+		Packages: []patchbay.PackageVersion{{Name: "openssl", Arch: "amd64", Version: "3.0.15-1~deb12u1"}}, Checks: []string{"web"},
+		Reboot: patchbay.RebootIfRequired, RebootTimeout: patchbay.DefaultRebootTimeout}
 	if diff := cmp.Diff([]patchbay.Job{wantJob}, poll.Jobs); diff != "" {
 		t.Errorf("canary job (-want +got):\n%s", diff)
 	}

@@ -118,9 +118,9 @@ func (s *Service) TickAll(ctx context.Context) error {
 // never gives a host the same work twice.
 func (s *Service) Tick(ctx context.Context, id int64) error {
 	now := s.now()
-	var started []int64
+	var started, downHosts []int64
 	err := s.store.UpdateRollout(ctx, id, func(r patchbay.Rollout, hosts []patchbay.HostRun) (*patchbay.RolloutUpdate, error) {
-		started = nil
+		started, downHosts = nil, nil
 		c, err := rollout.Compile(r)
 		if err != nil {
 			return nil, err
@@ -138,6 +138,14 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 			u.Hosts = append(u.Hosts, *h)
 			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_failed", HostID: hid, Detail: h.Hostname + ": " + h.Reason})
 		}
+		for _, hid := range d.RebootTimedOut {
+			h := &hosts[byID[hid]]
+			h.State, h.Failures, h.FinishedAt = patchbay.HostFailed, h.Failures+1, now
+			h.Reason = fmt.Sprintf("did not come back within %s of its reboot (no result with a new boot id)", r.RebootWait())
+			u.Hosts = append(u.Hosts, *h)
+			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_failed", HostID: hid, Detail: h.Hostname + ": " + h.Reason})
+			downHosts = append(downHosts, hid)
+		}
 		for _, hid := range d.Start {
 			h := &hosts[byID[hid]]
 			if h.State != patchbay.HostPending {
@@ -147,7 +155,9 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 			h.State, h.StartedAt, h.FinishedAt, h.Reason, h.FailedGate = patchbay.HostRunning, now, time.Time{}, "", ""
 			h.JobID = hostJobID(id, hid, h.Attempts)
 			// The store gives the job the host's frozen patch set.
-			job := patchbay.Job{ID: h.JobID, Action: patchbay.JobInstall, Refresh: true, Checks: r.Rings[h.Ring].HealthGates}
+			job := patchbay.Job{ID: h.JobID, Action: patchbay.JobInstall, Refresh: true, Checks: r.Rings[h.Ring].HealthGates,
+				Reboot: r.Reboot.OrDefault(), RebootTimeout: r.RebootWait(), RestartServices: r.RestartServices}
+			h.Phase, h.PhaseSince, h.Rebooted = "", time.Time{}, false
 			u.Hosts = append(u.Hosts, *h)
 			u.Jobs = append(u.Jobs, patchbay.JobRecord{Job: job, HostID: hid, State: patchbay.JobQueued, QueuedAt: now})
 			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_started", HostID: hid,
@@ -177,6 +187,9 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 	}
 	for _, hid := range started {
 		s.sched.notify(hid)
+	}
+	for _, hid := range downHosts {
+		s.holdLease(ctx, hid)
 	}
 	return nil
 }

@@ -183,7 +183,7 @@ func hostRuns(ctx context.Context, tx *sql.Tx, id int64, withPatches bool) ([]pa
 		patchesCol = `patches, excluded`
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT host_id, hostname, ring, state, attempts, failures, started_at, finished_at,
-		reason, failed_gate, job_id, `+patchesCol+` FROM rollout_hosts WHERE rollout_id = ? ORDER BY ring, hostname, host_id`, id)
+		reason, failed_gate, job_id, phase, phase_since, rebooted, `+patchesCol+` FROM rollout_hosts WHERE rollout_id = ? ORDER BY ring, hostname, host_id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -192,15 +192,15 @@ func hostRuns(ctx context.Context, tx *sql.Tx, id int64, withPatches bool) ([]pa
 	for rows.Next() {
 		h := patchbay.HostRun{RolloutID: id}
 		var (
-			state, patches, excluded string
-			started, finished        int64
+			state, patches, excluded      string
+			started, finished, phaseSince int64
 		)
 		if err := rows.Scan(&h.HostID, &h.Hostname, &h.Ring, &state, &h.Attempts, &h.Failures, &started, &finished,
-			&h.Reason, &h.FailedGate, &h.JobID, &patches, &excluded); err != nil {
+			&h.Reason, &h.FailedGate, &h.JobID, &h.Phase, &phaseSince, &h.Rebooted, &patches, &excluded); err != nil {
 			return nil, err
 		}
 		h.State = patchbay.HostRunState(state)
-		h.StartedAt, h.FinishedAt = fromNanos(started), fromNanos(finished)
+		h.StartedAt, h.FinishedAt, h.PhaseSince = fromNanos(started), fromNanos(finished), fromNanos(phaseSince)
 		if withPatches {
 			if err := json.Unmarshal([]byte(patches), &h.Patches); err != nil {
 				return nil, fmt.Errorf("host %d: patches: %w", h.HostID, err)
@@ -314,9 +314,10 @@ func (db *DB) UpdateRollout(ctx context.Context, id int64, fn func(patchbay.Roll
 				return patchbay.Errorf(patchbay.EINVALID, "host %d: unknown state %q", h.HostID, h.State)
 			}
 			res, err := tx.ExecContext(ctx, `UPDATE rollout_hosts SET ring = ?, state = ?, attempts = ?, failures = ?, started_at = ?,
-				finished_at = ?, reason = ?, failed_gate = ?, job_id = ? WHERE rollout_id = ? AND host_id = ?`,
+				finished_at = ?, reason = ?, failed_gate = ?, job_id = ?, phase = ?, phase_since = ?, rebooted = ?
+				WHERE rollout_id = ? AND host_id = ?`,
 				h.Ring, string(h.State), h.Attempts, h.Failures, nanos(h.StartedAt), nanos(h.FinishedAt),
-				h.Reason, h.FailedGate, h.JobID, id, h.HostID)
+				h.Reason, h.FailedGate, h.JobID, h.Phase, nanos(h.PhaseSince), boolInt(h.Rebooted), id, h.HostID)
 			if err != nil {
 				return err
 			}
