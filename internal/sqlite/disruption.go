@@ -198,4 +198,3 @@ func txQueryAll[T any](ctx context.Context, tx *sql.Tx, scan func(row interface{
 	}
 	return out, rows.Err()
 }
-

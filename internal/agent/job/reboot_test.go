@@ -250,4 +250,3 @@ func TestStaleProcessesRestarted(t *testing.T) {
 type runnerFunc func(context.Context, pkgmgr.Cmd) (pkgmgr.Result, error)
 
 func (f runnerFunc) Run(ctx context.Context, c pkgmgr.Cmd) (pkgmgr.Result, error) { return f(ctx, c) }
-
