@@ -69,6 +69,9 @@ type Job struct {
 	// Checks name health checks of the agent's configuration: the checks
 	// of a check job, or the gate run after an install job succeeded.
 	Checks []string `json:"checks,omitempty"`
+	// AllowDowngrade lets an install job install versions older than the
+	// installed ones (a rollback); only install jobs have it.
+	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
 }
 
 // MaxJobPackages bounds the packages of one job.
@@ -104,6 +107,9 @@ func (j Job) Validate() error {
 	}
 	if j.Action != JobInstall && j.Action != JobChangelog && (len(j.Packages) > 0 || j.Refresh) {
 		return Errorf(EINVALID, "job %s: packages and refresh belong to install jobs", j.ID)
+	}
+	if j.AllowDowngrade && j.Action != JobInstall {
+		return Errorf(EINVALID, "job %s: only an install job may allow downgrades", j.ID)
 	}
 	if j.Action == JobRefresh && len(j.Checks) > 0 {
 		return Errorf(EINVALID, "job %s: a refresh job runs no checks", j.ID)

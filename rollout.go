@@ -113,10 +113,14 @@ type Rollout struct {
 	// (an agent that never reports back must not hold a rollout forever);
 	// 0 means no limit.
 	HostTimeout time.Duration `json:"host_timeout"`
-	CreatedAt   time.Time     `json:"created_at"`
-	ApprovedAt  time.Time     `json:"approved_at"`
-	StartedAt   time.Time     `json:"started_at"`
-	FinishedAt  time.Time     `json:"finished_at"`
+	// RollbackOf is the rollout this one rolls back (0: none): its plan
+	// reinstalls the versions that rollout replaced, and its install jobs
+	// allow downgrades.
+	RollbackOf int64     `json:"rollback_of,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	ApprovedAt time.Time `json:"approved_at"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
 }
 
 // Validate checks the rollout's definition (not its hosts): a name, at least

@@ -147,7 +147,8 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 			h.State, h.StartedAt, h.FinishedAt, h.Reason, h.FailedGate = patchbay.HostRunning, now, time.Time{}, "", ""
 			h.JobID = hostJobID(id, hid, h.Attempts)
 			// The store gives the job the host's frozen patch set.
-			job := patchbay.Job{ID: h.JobID, Action: patchbay.JobInstall, Refresh: true, Checks: r.Rings[h.Ring].HealthGates}
+			job := patchbay.Job{ID: h.JobID, Action: patchbay.JobInstall, Refresh: true, Checks: r.Rings[h.Ring].HealthGates,
+				AllowDowngrade: r.RollbackOf != 0}
 			u.Hosts = append(u.Hosts, *h)
 			u.Jobs = append(u.Jobs, patchbay.JobRecord{Job: job, HostID: hid, State: patchbay.JobQueued, QueuedAt: now})
 			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_started", HostID: hid,
