@@ -77,6 +77,9 @@ type Job struct {
 	Reboot          RebootPolicy  `json:"reboot,omitempty"`
 	RebootTimeout   time.Duration `json:"reboot_timeout,omitempty"`
 	RestartServices bool          `json:"restart_services,omitempty"`
+	// AllowDowngrade lets an install job install versions older than the
+	// installed ones (a rollback); only install jobs have it.
+	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
 }
 
 // MaxJobPackages bounds the packages of one job.
@@ -118,6 +121,9 @@ func (j Job) Validate() error {
 	}
 	if !j.Reboot.Valid() {
 		return Errorf(EINVALID, "job %s: unknown reboot policy %q", j.ID, j.Reboot)
+	}
+	if j.AllowDowngrade && j.Action != JobInstall {
+		return Errorf(EINVALID, "job %s: only an install job may allow downgrades", j.ID)
 	}
 	if j.Action == JobRefresh && len(j.Checks) > 0 {
 		return Errorf(EINVALID, "job %s: a refresh job runs no checks", j.ID)

@@ -31,6 +31,8 @@ func TestJobValidate(t *testing.T) {
 		{"package twice", Job{ID: "a", Action: JobInstall, Packages: append(pkg, pkg...)}, false},
 		{"package without version", Job{ID: "a", Action: JobInstall, Packages: []PackageVersion{{Name: "x"}}}, false},
 		{"check twice", Job{ID: "a", Action: JobCheck, Checks: []string{"x", "x"}}, false},
+		{"install allowing downgrades", Job{ID: "a", Action: JobInstall, Packages: pkg, AllowDowngrade: true}, true},
+		{"downgrades on a check job", Job{ID: "a", Action: JobCheck, Checks: []string{"x"}, AllowDowngrade: true}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -121,10 +121,14 @@ type Rollout struct {
 	Reboot          RebootPolicy  `json:"reboot,omitempty"`
 	RebootTimeout   time.Duration `json:"reboot_timeout,omitempty"`
 	RestartServices bool          `json:"restart_services,omitempty"`
-	CreatedAt       time.Time     `json:"created_at"`
-	ApprovedAt      time.Time     `json:"approved_at"`
-	StartedAt       time.Time     `json:"started_at"`
-	FinishedAt      time.Time     `json:"finished_at"`
+	// RollbackOf is the rollout this one rolls back (0: none): its plan
+	// reinstalls the versions that rollout replaced, and its install jobs
+	// allow downgrades.
+	RollbackOf int64     `json:"rollback_of,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	ApprovedAt time.Time `json:"approved_at"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
 }
 
 // Validate checks the rollout's definition (not its hosts): a name, at least

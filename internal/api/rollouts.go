@@ -104,3 +104,24 @@ func (a *API) skipRolloutHost(w http.ResponseWriter, r *http.Request) error {
 	}
 	return web.WriteJSON(w, http.StatusOK, d)
 }
+
+// rollbackRollout: POST /api/v1/rollouts/{id}/rollback with {host, ring}
+// (both optional) makes a draft rollout that reinstalls the versions the
+// rollout replaced; answers its detail.
+func (a *API) rollbackRollout(w http.ResponseWriter, r *http.Request) error {
+	id, err := rolloutID(r)
+	if err != nil {
+		return err
+	}
+	var req service.RollbackRequest
+	if r.ContentLength != 0 {
+		if err := web.DecodeJSON(w, r, smallBodyLimit, &req); err != nil {
+			return err
+		}
+	}
+	d, err := a.svc.RollbackRollout(r.Context(), id, req)
+	if err != nil {
+		return err
+	}
+	return web.WriteJSON(w, http.StatusCreated, d)
+}

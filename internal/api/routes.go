@@ -74,6 +74,7 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/rollouts", false, a.listRollouts},
 		{"GET", "/api/v1/rollouts/{id}", false, a.getRollout},
 		{"POST", "/api/v1/rollouts/{id}/plan", false, a.planRollout},
+		{"POST", "/api/v1/rollouts/{id}/rollback", false, a.rollbackRollout},
 		{"POST", "/api/v1/rollouts/{id}/approve", false, a.rolloutAction(service.ActionApprove)},
 		{"POST", "/api/v1/rollouts/{id}/start", false, a.rolloutAction(service.ActionStart)},
 		{"POST", "/api/v1/rollouts/{id}/pause", false, a.rolloutAction(service.ActionPause)},

@@ -16,7 +16,7 @@ import (
 
 func (e *env) rolloutsCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "rollouts", Short: "Rollouts: frozen patch sets installed ring after ring"}
-	cmd.AddCommand(e.rolloutsCreateCommand(), e.rolloutsListCommand(), e.rolloutsShowCommand())
+	cmd.AddCommand(e.rolloutsCreateCommand(), e.rolloutsListCommand(), e.rolloutsShowCommand(), e.rolloutsRollbackCommand())
 	for _, a := range []struct{ name, short string }{
 		{"plan", "Compute a draft's plan again from current pending updates, and show it"},
 		{"approve", "Approve a draft: its plan is frozen"},
@@ -291,7 +291,11 @@ func (e *env) rolloutsListCommand() *cobra.Command {
 					for i, g := range r.Rings {
 						names[i] = g.Name
 					}
-					rows = append(rows, []string{strconv.FormatInt(r.ID, 10), r.Name, string(r.State), r.Policy, dash(r.Target.String()),
+					state := string(r.State)
+					if r.RollbackOf != 0 {
+						state += fmt.Sprintf(" (rollback of #%d)", r.RollbackOf)
+					}
+					rows = append(rows, []string{strconv.FormatInt(r.ID, 10), r.Name, state, r.Policy, dash(r.Target.String()),
 						strings.Join(names, ","), r.CreatedAt.Local().Format("2006-01-02 15:04")})
 				}
 				return rows
@@ -367,6 +371,9 @@ func writeRollout(w io.Writer, d patchbay.RolloutDetail, now time.Time) error {
 	fmt.Fprintf(w, "Rollout %d  %s  %s\n", r.ID, r.Name, strings.ToUpper(state))
 	if d.Status != "" {
 		fmt.Fprintf(w, "  %s\n", d.Status)
+	}
+	if r.RollbackOf != 0 {
+		fmt.Fprintf(w, "Rollback of #%d: reinstalls the versions it replaced (downgrades allowed)\n", r.RollbackOf)
 	}
 	fmt.Fprintf(w, "Policy %s, target %s, failure budget %s, host timeout %s\n", r.Policy, dash(r.Target.String()), r.Budget, durationOrNone(r.HostTimeout))
 	restart := ""

@@ -37,3 +37,17 @@ func (c *Client) RolloutHostAction(ctx context.Context, id int64, host, action s
 	var out patchbay.RolloutDetail
 	return out, c.do(ctx, "POST", fmt.Sprintf("/api/v1/rollouts/%d/hosts/%s/%s", id, url.PathEscape(host), url.PathEscape(action)), nil, &out)
 }
+
+// RollbackRollout creates a draft rollout undoing rollout id, limited to
+// one host or one ring when host or ring is set.
+func (c *Client) RollbackRollout(ctx context.Context, id int64, host, ring string) (patchbay.RolloutDetail, error) {
+	var out patchbay.RolloutDetail
+	body := map[string]string{}
+	if host != "" {
+		body["host"] = host
+	}
+	if ring != "" {
+		body["ring"] = ring
+	}
+	return out, c.do(ctx, "POST", fmt.Sprintf("/api/v1/rollouts/%d/rollback", id), body, &out)
+}

@@ -83,3 +83,10 @@ type ChangelogReader interface {
 	// at one version).
 	Changelog(ctx context.Context, pkgs []patchbay.PackageVersion) (patchbay.ChangelogFile, error)
 }
+
+// Downgrader is an Installer that can also install versions older than
+// the installed ones, for a rollout's rollback job (Job.AllowDowngrade).
+type Downgrader interface {
+	// InstallDowngrading is Install allowing older versions.
+	InstallDowngrading(ctx context.Context, pkgs []patchbay.PackageVersion) (output []byte, err error)
+}

@@ -110,7 +110,8 @@ func (s *Service) PlanRollout(ctx context.Context, id int64) (patchbay.RolloutDe
 	if err != nil {
 		return patchbay.RolloutDetail{}, err
 	}
-	if r.State != patchbay.RolloutDraft {
+	if r.State != patchbay.RolloutDraft || r.RollbackOf != 0 {
+		// A rollback's plan comes from the hosts' history, made once.
 		return s.rolloutDetail(ctx, id)
 	}
 	runs, err := s.planHosts(ctx, r)

@@ -156,7 +156,8 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 			h.JobID = hostJobID(id, hid, h.Attempts)
 			// The store gives the job the host's frozen patch set.
 			job := patchbay.Job{ID: h.JobID, Action: patchbay.JobInstall, Refresh: true, Checks: r.Rings[h.Ring].HealthGates,
-				Reboot: r.Reboot.OrDefault(), RebootTimeout: r.RebootWait(), RestartServices: r.RestartServices}
+				Reboot: r.Reboot.OrDefault(), RebootTimeout: r.RebootWait(), RestartServices: r.RestartServices,
+				AllowDowngrade: r.RollbackOf != 0}
 			h.Phase, h.PhaseSince, h.Rebooted = "", time.Time{}, false
 			u.Hosts = append(u.Hosts, *h)
 			u.Jobs = append(u.Jobs, patchbay.JobRecord{Job: job, HostID: hid, State: patchbay.JobQueued, QueuedAt: now})

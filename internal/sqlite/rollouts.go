@@ -23,9 +23,9 @@ func (db *DB) CreateRollout(ctx context.Context, r patchbay.Rollout, hosts []pat
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO rollouts (name, state, definition, created_by, created_at, approved_at, started_at, finished_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.Name, string(r.State), string(def), createdBy,
-			nanos(r.CreatedAt), nanos(r.ApprovedAt), nanos(r.StartedAt), nanos(r.FinishedAt))
+		res, err := tx.ExecContext(ctx, `INSERT INTO rollouts (name, state, definition, created_by, created_at, approved_at, started_at, finished_at, rollback_of)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.Name, string(r.State), string(def), createdBy,
+			nanos(r.CreatedAt), nanos(r.ApprovedAt), nanos(r.StartedAt), nanos(r.FinishedAt), r.RollbackOf)
 		if err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func insertRolloutEvents(ctx context.Context, tx *sql.Tx, id int64, events []pat
 	return nil
 }
 
-const rolloutColumns = `id, state, definition, created_at, approved_at, started_at, finished_at`
+const rolloutColumns = `id, state, definition, created_at, approved_at, started_at, finished_at, rollback_of`
 
 func scanRollout(s interface{ Scan(...any) error }) (patchbay.Rollout, error) {
 	var (
@@ -94,14 +94,15 @@ func scanRollout(s interface{ Scan(...any) error }) (patchbay.Rollout, error) {
 		id                 int64
 		state, def         string
 		c, a, st, finished int64
+		rollbackOf         int64
 	)
-	if err := s.Scan(&id, &state, &def, &c, &a, &st, &finished); err != nil {
+	if err := s.Scan(&id, &state, &def, &c, &a, &st, &finished, &rollbackOf); err != nil {
 		return r, err
 	}
 	if err := json.Unmarshal([]byte(def), &r); err != nil {
 		return r, fmt.Errorf("rollout %d: definition: %w", id, err)
 	}
-	r.ID, r.State = id, patchbay.RolloutState(state)
+	r.ID, r.State, r.RollbackOf = id, patchbay.RolloutState(state), rollbackOf
 	r.CreatedAt, r.ApprovedAt, r.StartedAt, r.FinishedAt = fromNanos(c), fromNanos(a), fromNanos(st), fromNanos(finished)
 	return r, nil
 }

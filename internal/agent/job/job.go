@@ -166,7 +166,15 @@ func (e *Executor) Run(ctx context.Context, j patchbay.Job) (patchbay.JobResult,
 		return e.finishErr(rec, "", err)
 	}
 	installErr := e.step(ctx, rec, "install", func(ctx context.Context) (string, []byte, error) {
-		out, err := e.cfg.Installer.Install(ctx, j.Packages)
+		install := e.cfg.Installer.Install
+		if j.AllowDowngrade { // a rollback: reinstall older versions
+			d, ok := e.cfg.Installer.(pkgmgr.Downgrader)
+			if !ok {
+				return "", nil, fmt.Errorf("this package manager cannot downgrade")
+			}
+			install = d.InstallDowngrading
+		}
+		out, err := install(ctx, j.Packages)
 		return fmt.Sprintf("installed %d packages", len(j.Packages)), out, err
 	})
 	if errors.Is(installErr, errSave) {

@@ -94,6 +94,17 @@ func aptName(p patchbay.PackageVersion) string {
 //
 // Install runs only on the running system (root "/").
 func (m *Manager) Install(ctx context.Context, pkgs []patchbay.PackageVersion) ([]byte, error) {
+	return m.install(ctx, pkgs, false)
+}
+
+// InstallDowngrading is Install with --allow-downgrades: a rollback job
+// reinstalls versions older than the installed ones. A version no source
+// has any more fails the job with apt's reason, as with Install.
+func (m *Manager) InstallDowngrading(ctx context.Context, pkgs []patchbay.PackageVersion) ([]byte, error) {
+	return m.install(ctx, pkgs, true)
+}
+
+func (m *Manager) install(ctx context.Context, pkgs []patchbay.PackageVersion, downgrade bool) ([]byte, error) {
 	if err := m.Validate(pkgs); err != nil {
 		return nil, err
 	}
@@ -104,6 +115,9 @@ func (m *Manager) Install(ctx context.Context, pkgs []patchbay.PackageVersion) (
 		return nil, err
 	}
 	args := m.installArgs(pkgs)
+	if downgrade {
+		args = allowDowngrades(args)
+	}
 	res, err := m.run.Run(ctx, pkgmgr.Cmd{Path: "apt-get", Args: args, Env: installEnv(), Timeout: installTimeout + m.lock()})
 	out := combined(res)
 	if err != nil {
@@ -131,6 +145,22 @@ func (m *Manager) installArgs(pkgs []patchbay.PackageVersion) []string {
 		args = append(args, aptArg(p))
 	}
 	return args
+}
+
+// allowDowngrades turns installArgs' refusal of downgrades into
+// --allow-downgrades.
+func allowDowngrades(args []string) []string {
+	out := make([]string, 0, len(args)+1)
+	for _, a := range args {
+		if a == "APT::Get::allow-downgrades=false" {
+			a = "APT::Get::allow-downgrades=true"
+		}
+		out = append(out, a)
+		if a == "install" {
+			out = append(out[:len(out)-1], "--allow-downgrades", "install")
+		}
+	}
+	return out
 }
 
 func (m *Manager) lock() time.Duration {

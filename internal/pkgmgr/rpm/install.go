@@ -84,6 +84,51 @@ func (m *Manager) Install(ctx context.Context, pkgs []patchbay.PackageVersion) (
 	return out, nil
 }
 
+// InstallDowngrading installs exactly pkgs like Install, but a planned
+// version older than the installed one is installed with `dnf downgrade
+// NEVRA...` (dnf install refuses downgrades), in a transaction of its own
+// before the others are installed. A rollback job uses it.
+func (m *Manager) InstallDowngrading(ctx context.Context, pkgs []patchbay.PackageVersion) ([]byte, error) {
+	if err := m.Validate(pkgs); err != nil {
+		return nil, err
+	}
+	current, err := m.Installed(ctx, pkgs)
+	if err != nil {
+		return nil, err
+	}
+	var older, rest []patchbay.PackageVersion
+	for i, p := range pkgs {
+		if v := current[i].Version; v != "" && newer(v, p.Version) {
+			older = append(older, p)
+		} else {
+			rest = append(rest, p)
+		}
+	}
+	var out []byte
+	if len(older) > 0 {
+		args := []string{"-y", "--setopt=install_weak_deps=False", "downgrade"}
+		for _, p := range older {
+			args = append(args, nevra(p))
+		}
+		res, err := m.r.Run(ctx, m.toolCmd(installTimeout, args...))
+		out = append(append(out, res.Stdout...), res.Stderr...)
+		if err != nil {
+			return out, fmt.Errorf("%s downgrade: %w", m.tool, err)
+		}
+		if res.ExitCode != 0 {
+			if missing := unmatched(out); len(missing) > 0 {
+				return out, fmt.Errorf("not available from any source: %s", strings.Join(missing, ", "))
+			}
+			return out, fmt.Errorf("%s downgrade: exit %d: %s", m.tool, res.ExitCode, lastLine(append(res.Stdout, res.Stderr...)))
+		}
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	o, err := m.Install(ctx, rest)
+	return append(out, o...), err
+}
+
 // unmatched lists the arguments dnf or yum found in no repository:
 // "No match for argument: X" (dnf 4), "No package X available." (yum 3).
 func unmatched(out []byte) []string {
