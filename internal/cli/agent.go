@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ func (e *env) agentCommand() *cobra.Command {
 		stateDir, root, checksFile string
 		interval, refresh          time.Duration
 		once, jobs                 bool
+		img                        imageOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -29,6 +31,17 @@ job is a step machine saved in STATE_DIR/jobs, so a job interrupted by a crash
 or restart is finished and reported truthfully when the agent starts again,
 and a job id never runs twice. Health checks are registered in the JSON file
 of --checks-file; a job can only name them.
+
+With --root DIR and --once the agent patches an image offline (a VM or
+container template that is not running): it inventories DIR (its own
+dpkg database and os-release; the image's machine-id, else --machine-id), as
+a host labelled kind=image and image=LABEL, then runs the install jobs the
+server has approved for it, once, without waiting: apt and dpkg run chrooted
+into DIR in a private mount namespace (proc, sys and dev mounted for the
+command only, gone when it ends), with a policy-rc.d that lets no service
+start (removed afterwards); no reboot and no health checks (the result notes
+them as skipped). It reports the new inventory and exits non-zero if a job
+failed. The credential stays outside the image (--state-dir).
 
 --server and --token may also come from PATCHBAY_SERVER and PATCHBAY_TOKEN.`,
 		Example: `  patchbay agent --server https://patchbay.example:8080 --token pbe1....
@@ -49,6 +62,14 @@ of --checks-file; a job can only name them.
 				return usagef("--interval must be at least 1s and --refresh-interval not negative")
 			}
 			logger := e.logger()
+			if once && filepath.Clean(root) != "/" {
+				img.root, img.stateDir = root, stateDir
+				img.stateDirSet = cmd.Flags().Changed("state-dir")
+				return e.runImage(cmd.Context(), img, agent.Config{
+					Server: server, Token: token, Interval: interval,
+					AgentVersion: buildVersion(), Logger: logger,
+				}, jobs)
+			}
 			col, err := newCollector(root, logger)
 			if err != nil {
 				return err
@@ -68,12 +89,14 @@ of --checks-file; a job can only name them.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&stateDir, "state-dir", "/var/lib/patchbay-agent", "where the agent keeps its credential and state")
+	f.StringVar(&stateDir, "state-dir", "/var/lib/patchbay-agent", "where the agent keeps its credential and state (with --root and --once: default /var/lib/patchbay-agent/images/LABEL, never inside the image)")
 	f.StringVar(&root, "root", "/", "inventory this root filesystem (an image or VM template) instead of the running system")
 	f.DurationVar(&interval, "interval", 5*time.Minute, "time between check-ins (jittered by ±10%)")
 	f.DurationVar(&refresh, "refresh-interval", time.Hour, "time between package-index refreshes (apt-get update); 0: at every check-in")
-	f.BoolVar(&once, "once", false, "check in once and exit (non-zero exit status if it failed); runs no jobs")
+	f.BoolVar(&once, "once", false, "check in once and exit (non-zero exit status if it failed); runs no jobs, except with --root (an image: see below)")
 	f.BoolVar(&jobs, "jobs", true, "run the jobs the server gives this host (rollouts); false: only report inventory")
+	f.StringVar(&img.label, "image-label", "", "with --root and --once: the image's label (default: the base name of --root)")
+	f.StringVar(&img.machineID, "machine-id", "", "with --root and --once: the machine id to report when the image's /etc/machine-id is empty")
 	f.StringVar(&checksFile, "checks-file", "", "JSON file of the health checks jobs may run (Nagios plugins, HTTP); default: none")
 	return cmd
 }

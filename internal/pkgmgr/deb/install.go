@@ -97,7 +97,7 @@ func (m *Manager) Install(ctx context.Context, pkgs []patchbay.PackageVersion) (
 	if err := m.Validate(pkgs); err != nil {
 		return nil, err
 	}
-	if m.root != "/" {
+	if m.cmdRoot() != "/" {
 		return nil, fmt.Errorf("install: only on the running system, not on root %s", m.root)
 	}
 	if err := m.checkAvailable(ctx, pkgs); err != nil {
@@ -225,7 +225,7 @@ func qualMatches(qual, arch, native string) bool {
 // audit still reports problems afterwards. A held lock is retried until
 // the lock timeout.
 func (m *Manager) Repair(ctx context.Context) (bool, []byte, error) {
-	if m.root != "/" {
+	if m.cmdRoot() != "/" {
 		return false, nil, fmt.Errorf("repair: only on the running system, not on root %s", m.root)
 	}
 	audit, err := m.audit(ctx)
@@ -304,7 +304,7 @@ func (m *Manager) Installed(ctx context.Context, pkgs []patchbay.PackageVersion)
 		return nil, err
 	}
 	args := []string{"-W", "-f", installedFormat}
-	if m.root != "/" {
+	if m.cmdRoot() != "/" {
 		args = append([]string{"--admindir=" + m.path("var/lib/dpkg")}, args...)
 	}
 	args = append(args, "--")
