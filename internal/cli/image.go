@@ -119,6 +119,11 @@ func (e *env) runImage(ctx context.Context, o imageOptions, cfg agent.Config, jo
 	if !jobs {
 		return agent.Run(ctx, cfg)
 	}
+	if m.Name() != "apt" {
+		// Only Debian images are patched chrooted; others are inventoried
+		// and their install jobs refused before anything runs.
+		m = inventoryOnly{m}
+	}
 	if cfg.Jobs, err = newJobExecutor(o.stateDir, m, ""); err != nil {
 		return err
 	}
@@ -128,3 +133,7 @@ func (e *env) runImage(ctx context.Context, o imageOptions, cfg agent.Config, jo
 	}
 	return nil
 }
+
+// inventoryOnly hides the Installer of a manager that cannot patch an
+// image chrooted yet (rpm, apk).
+type inventoryOnly struct{ pkgmgr.Manager }
