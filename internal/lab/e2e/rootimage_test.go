@@ -158,6 +158,35 @@ func TestRootImagePatched(t *testing.T) {
 		}
 		return true, ""
 	})
+	// The helper's mounts live in its own namespace only: visible to the
+	// command, never to this machine, and gone with it, even on SIGKILL.
+	sleeper := exec.Command(binary, "agent-chroot-exec", img, "/", "--", "sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	inside := filepath.Join(img, "proc")
+	e2etest.WaitFor(t, "the chrooted command's own mounts", 10*time.Second, func() (bool, string) {
+		// Its root is the image, and its mountinfo lists only the mounts
+		// reachable from that root: proc and dev there are the helper's.
+		if r, err := os.Readlink(fmt.Sprintf("/proc/%d/root", sleeper.Process.Pid)); err != nil || r != img {
+			return false, fmt.Sprintf("root %q %v", r, err)
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", sleeper.Process.Pid))
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(string(data), " /proc ") && strings.Contains(string(data), " /dev "), string(data)
+	})
+	checkNoMounts(t, img)
+	if err := sleeper.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	sleeper.Wait()
+	checkNoMounts(t, img)
+	if entries, _ := os.ReadDir(inside); len(entries) != 0 {
+		t.Errorf("the image's proc directory is not empty after the kill: %d entries", len(entries))
+	}
+
 	// An image is never stale, however long it goes unseen.
 	stale, err := c.ListHosts(ctx, client.HostQuery{Stale: true})
 	if err != nil {
