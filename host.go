@@ -60,6 +60,9 @@ func (h Host) MarshalJSON() ([]byte, error) {
 
 // StatusAt derives the host's status at time now.
 func (h Host) StatusAt(now time.Time) HostStatus {
+	if h.IsImage() {
+		return HostActive // only seen when inventoried: never stale
+	}
 	interval := time.Duration(h.IntervalSeconds) * time.Second
 	if interval <= 0 {
 		interval = 5 * time.Minute

@@ -48,6 +48,9 @@ type Enrollment struct {
 	Hostname       string
 	CredentialHash string
 	IntervalSecs   int64
+	// Labels the host asserts about itself, merged over the token's:
+	// only an image's (ImageLabels).
+	Labels map[string]string
 }
 
 // TokenStore keeps enrolment and API tokens.

@@ -10,6 +10,10 @@ type EnrollRequest struct {
 	MachineID       string `json:"machine_id"`
 	Hostname        string `json:"hostname"`
 	IntervalSeconds int64  `json:"interval_seconds"`
+	// Image is set by an agent that inventories an image (--root with
+	// --once): the image's label. The host record is then labelled
+	// kind=image and image=LABEL.
+	Image string `json:"image,omitempty"`
 }
 
 // EnrollResponse carries the host's new credential, shown once.

@@ -51,7 +51,9 @@ type Config struct {
 	Jobs *job.Executor
 	// JobWait is how long one long poll for jobs waits on the server
 	// (0: 30 s).
-	JobWait time.Duration
+	JobWait time.Duration // Image is the label of the image this agent inventories (RunImage);
+	// "" for a running host.
+	Image string
 }
 
 // Agent is a running agent.
@@ -256,6 +258,7 @@ func (a *Agent) enroll(ctx context.Context) error {
 		MachineID:       inv.MachineID,
 		Hostname:        inv.Hostname,
 		IntervalSeconds: int64(a.cfg.Interval / time.Second),
+		Image:           a.cfg.Image,
 	})
 	if err != nil {
 		return fmt.Errorf("enrol with %s: %w", a.cfg.Server, err)

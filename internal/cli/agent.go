@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ func (e *env) agentCommand() *cobra.Command {
 		ownUnit                    string
 		interval, refresh          time.Duration
 		once, jobs                 bool
+		img                        imageOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -39,6 +41,17 @@ always) with --reboot-command, after a disruption-budget lease from the
 server; the agent's next start on the new boot runs the health gates and the
 post-reboot hooks.
 
+With --root DIR and --once the agent patches an image offline (a VM or
+container template that is not running): it inventories DIR (its own
+dpkg database and os-release; the image's machine-id, else --machine-id), as
+a host labelled kind=image and image=LABEL, then runs the install jobs the
+server has approved for it, once, without waiting: apt and dpkg run chrooted
+into DIR in a private mount namespace (proc, sys and dev mounted for the
+command only, gone when it ends), with a policy-rc.d that lets no service
+start (removed afterwards); no reboot and no health checks (the result notes
+them as skipped). It reports the new inventory and exits non-zero if a job
+failed. The credential stays outside the image (--state-dir).
+
 --server and --token may also come from PATCHBAY_SERVER and PATCHBAY_TOKEN.`,
 		Example: `  patchbay agent --server https://patchbay.example:8080 --token pbe1....
   patchbay agent --server https://patchbay.example:8080 --root /srv/images/web --once --state-dir /var/lib/patchbay-image-web`,
@@ -58,6 +71,14 @@ post-reboot hooks.
 				return usagef("--interval must be at least 1s and --refresh-interval not negative")
 			}
 			logger := e.logger()
+			if once && filepath.Clean(root) != "/" {
+				img.root, img.stateDir = root, stateDir
+				img.stateDirSet = cmd.Flags().Changed("state-dir")
+				return e.runImage(cmd.Context(), img, agent.Config{
+					Server: server, Token: token, Interval: interval,
+					AgentVersion: buildVersion(), Logger: logger,
+				}, jobs)
+			}
 			col, err := newCollector(root, logger)
 			if err != nil {
 				return err
@@ -79,12 +100,14 @@ post-reboot hooks.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&stateDir, "state-dir", "/var/lib/patchbay-agent", "where the agent keeps its credential and state")
+	f.StringVar(&stateDir, "state-dir", "/var/lib/patchbay-agent", "where the agent keeps its credential and state (with --root and --once: default /var/lib/patchbay-agent/images/LABEL, never inside the image)")
 	f.StringVar(&root, "root", "/", "inventory this root filesystem (an image or VM template) instead of the running system")
 	f.DurationVar(&interval, "interval", 5*time.Minute, "time between check-ins (jittered by ±10%)")
 	f.DurationVar(&refresh, "refresh-interval", time.Hour, "time between package-index refreshes (apt-get update); 0: at every check-in")
-	f.BoolVar(&once, "once", false, "check in once and exit (non-zero exit status if it failed); runs no jobs")
+	f.BoolVar(&once, "once", false, "check in once and exit (non-zero exit status if it failed); runs no jobs, except with --root (an image: see below)")
 	f.BoolVar(&jobs, "jobs", true, "run the jobs the server gives this host (rollouts); false: only report inventory")
+	f.StringVar(&img.label, "image-label", "", "with --root and --once: the image's label (default: the base name of --root)")
+	f.StringVar(&img.machineID, "machine-id", "", "with --root and --once: the machine id to report when the image's /etc/machine-id is empty")
 	f.StringVar(&checksFile, "checks-file", "", "JSON file of the health checks jobs may run (Nagios plugins, HTTP); default: none")
 	f.StringVar(&hooksFile, "hooks-file", "", "JSON file of the hooks jobs run: pre-patch, post-patch, pre-reboot (drain), post-reboot (restore); default: none")
 	f.StringVar(&rebootCommand, "reboot-command", "systemctl reboot", "command that reboots this host when a job's reboot policy says so (split on spaces, no shell)")

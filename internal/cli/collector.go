@@ -43,6 +43,9 @@ type jobOptions struct {
 	stateDir, checksFile, hooksFile string
 	rebootCommand                   []string
 	ownUnit                         string
+	// offline: an image, never rebooted, no runner for reboots or
+	// service restarts.
+	offline bool
 }
 
 // newJobExecutor builds the agent's job executor: job files in
@@ -63,6 +66,10 @@ func newJobExecutor(m pkgmgr.Manager, o jobOptions) (*job.Executor, error) {
 		in = noInstaller{tool: m.Name()}
 	}
 	cl, _ := m.(pkgmgr.ChangelogReader) // nil for all but apt
+	var run pkgmgr.Runner = osexec.Runner{}
+	if o.offline {
+		run = nil
+	}
 	return job.New(job.Config{
 		Dir:           filepath.Join(o.stateDir, "jobs"),
 		Manager:       m,
@@ -70,7 +77,8 @@ func newJobExecutor(m pkgmgr.Manager, o jobOptions) (*job.Executor, error) {
 		Checks:        check.New(cfg, osexec.Runner{}, nil),
 		Changelogs:    cl,
 		Hooks:         hook.New(hooks, osexec.Runner{}),
-		Runner:        osexec.Runner{},
+		Runner:        run,
+		Offline:       o.offline,
 		RebootCommand: o.rebootCommand,
 		OwnUnit:       o.ownUnit,
 	})

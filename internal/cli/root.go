@@ -109,6 +109,7 @@ Start here:
 		e.upCommand(),
 		e.serverCommand(),
 		e.agentCommand(),
+		chrootExecCommand(),
 		e.hostsCommand(),
 		e.tokensCommand(),
 		e.advisoriesCommand(), e.vulnsCommand(),

@@ -47,6 +47,10 @@ type Options struct {
 	Hostname func() (string, error)
 	// Machine returns the machine architecture. Default: uname(2).
 	Machine func() (string, error)
+	// MachineID is the machine id to report when the root has none: an
+	// image whose machine-id is empty so that every clone makes its own
+	// at first boot. Empty: a root without one is an error.
+	MachineID string
 	// Addrs lists the addresses of the interfaces that are up and not
 	// loopback. Default: from net.Interfaces.
 	Addrs func() ([]net.Addr, error)
@@ -74,7 +78,13 @@ func Collect(ctx context.Context, root string, opts Options) (Facts, error) {
 		return Facts{}, err
 	}
 	if f.MachineID, err = readMachineID(fsys); err != nil {
-		return Facts{}, err
+		if opts.MachineID == "" {
+			return Facts{}, err
+		}
+		if !validMachineID(opts.MachineID) {
+			return Facts{}, fmt.Errorf("machine id %q: want 32 lower-case hexadecimal characters", opts.MachineID)
+		}
+		f.MachineID = opts.MachineID
 	}
 	if f.Hostname, err = hostname(fsys, root, opts); err != nil {
 		return Facts{}, err

@@ -304,6 +304,7 @@ func TestCollectErrors(t *testing.T) {
 		{name: "no os-release", rootFiles: map[string]string{"etc/os-release": ""}, wantErr: "os-release"},
 		{name: "no machine id", rootFiles: map[string]string{"etc/machine-id": ""}, wantErr: "machine id"},
 		{name: "invalid machine id", rootFiles: map[string]string{"etc/machine-id": "not-hex\n"}, wantErr: "machine id"},
+		{name: "invalid fallback machine id", rootFiles: map[string]string{"etc/machine-id": ""}, opts: Options{MachineID: "ABC"}, wantErr: "machine id"},
 		{name: "empty hostname", rootFiles: map[string]string{"etc/hostname": "\n"}, wantErr: "hostname"},
 		{name: "no kernel release", procFiles: map[string]string{"sys/kernel/osrelease": ""}, wantErr: "kernel release"},
 		{name: "no boot id", procFiles: map[string]string{"sys/kernel/random/boot_id": ""}, wantErr: "boot id"},
@@ -341,6 +342,31 @@ func TestCollectErrors(t *testing.T) {
 				t.Errorf("err = %v, want one about %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestCollectMachineIDFallback: an image with an empty machine-id reports
+// the one it is given; one with its own id keeps it.
+func TestCollectMachineIDFallback(t *testing.T) {
+	const given = "fedcba9876543210fedcba9876543210"
+	for _, tt := range []struct{ file, want string }{
+		{"", given},
+		{"0123456789abcdef0123456789abcdef\n", "0123456789abcdef0123456789abcdef"},
+	} {
+		root := standardRoot()
+		delete(root, "etc/machine-id")
+		if tt.file != "" {
+			root["etc/machine-id"] = tt.file
+		}
+		sys := newFakeSystem(t, root, standardProc())
+		f, err := Collect(context.Background(), sys.root, Options{ProcDir: sys.proc, MachineID: given,
+			Machine: func() (string, error) { return "x86_64", nil }, Addrs: fixedAddrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.MachineID != tt.want {
+			t.Errorf("machine-id file %q: got %s, want %s", tt.file, f.MachineID, tt.want)
+		}
 	}
 }
 

@@ -119,8 +119,16 @@ func (s *Service) Enroll(ctx context.Context, req patchbay.EnrollRequest) (patch
 	if req.Hostname == "" || len(req.Hostname) > 253 {
 		return patchbay.EnrollResponse{}, patchbay.Errorf(patchbay.EINVALID, "hostname is required (at most 253 characters)")
 	}
+	var labels map[string]string
+	if req.Image != "" {
+		if err := patchbay.ValidImageLabel(req.Image); err != nil {
+			return patchbay.EnrollResponse{}, err
+		}
+		labels = patchbay.ImageLabels(req.Image)
+	}
 	secret := credential.NewHostCredential()
 	h, created, err := s.store.Enroll(ctx, patchbay.Enrollment{
+		Labels:         labels,
 		TokenID:        tok.ID,
 		TokenHash:      tok.SecretHash(),
 		MachineID:      req.MachineID,

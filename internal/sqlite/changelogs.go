@@ -27,7 +27,7 @@ func updateSources(oneHost bool) string {
 	CROSS JOIN hosts h ON h.id = u.host_id
 	CROSS JOIN package_versions pv ON pv.name = u.name AND pv.arch = u.arch AND pv.version = u.installed_version
 	CROSS JOIN host_packages hp ON hp.host_id = u.host_id AND hp.package_id = pv.id
-	WHERE h.package_manager = 'apt'` + where
+	WHERE h.package_manager = 'apt' AND ` + notImageSQL + where
 }
 
 // due is the SQL condition of a changelog row c that wants a fetch; ?2 is

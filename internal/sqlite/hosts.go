@@ -271,9 +271,10 @@ func (db *DB) CountHosts(ctx context.Context, f patchbay.HostFilter) (int, error
 
 // staleSQL is Host.StatusAt in SQL: stale when
 // now - last_seen > StaleAfterIntervals * interval. Its one parameter is now.
+// Images (label kind=image) are never stale.
 var staleSQL = fmt.Sprintf(
-	"h.last_seen < ? - %d * (CASE WHEN h.interval_seconds > 0 THEN h.interval_seconds ELSE %d END) * 1000000000",
-	patchbay.StaleAfterIntervals, defaultIntervalSeconds)
+	"(h.last_seen < ? - %d * (CASE WHEN h.interval_seconds > 0 THEN h.interval_seconds ELSE %d END) * 1000000000 AND %s)",
+	patchbay.StaleAfterIntervals, defaultIntervalSeconds, notImageSQL)
 
 // hostWhere renders the conditions of f as a WHERE clause on hosts h
 // ("" when f selects everything) and its arguments.

@@ -165,6 +165,9 @@ func (db *DB) Enroll(ctx context.Context, e patchbay.Enrollment, now time.Time) 
 		if err := setHostFields(ctx, tx, id, tok.Labels); err != nil {
 			return err
 		}
+		if err := setHostFields(ctx, tx, id, e.Labels); err != nil {
+			return err
+		}
 		detail := "enrolled with token " + tok.ID
 		if !created {
 			detail = "re-enrolled with token " + tok.ID

@@ -167,6 +167,15 @@ func testListHostsStale(t *testing.T, s patchbay.Store) {
 	none, _, err := s.Enroll(ctx, patchbay.Enrollment{TokenID: "no-interval", TokenHash: "h", MachineID: "m-none",
 		Hostname: "none", CredentialHash: "cred-none"}, at(0))
 	must(t, err)
+	// An image (labelled so at enrolment) is never stale: it is only seen
+	// when it is inventoried.
+	must(t, s.CreateEnrollToken(ctx, patchbay.EnrollToken{ID: "image", Hash: "h", CreatedAt: at(0)}))
+	img, _, err := s.Enroll(ctx, patchbay.Enrollment{TokenID: "image", TokenHash: "h", MachineID: "m-image",
+		Hostname: "tmpl", CredentialHash: "cred-image", IntervalSecs: 60, Labels: patchbay.ImageLabels("tmpl")}, at(0))
+	must(t, err)
+	if !img.IsImage() || img.Labels[patchbay.LabelImage] != "tmpl" {
+		t.Fatalf("image enrolled with labels %v", img.Labels)
+	}
 
 	tests := []struct {
 		name string

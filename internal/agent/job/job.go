@@ -62,6 +62,10 @@ type Config struct {
 	StaleProcesses func() ([]patchbay.StaleProcess, error)
 	// OwnUnit is the agent's own systemd unit, never restarted by a job.
 	OwnUnit string
+	// Offline: the executor patches an unbooted image (agent --root):
+	// whatever the job's reboot policy, nothing is rebooted and no
+	// process is looked at; the job ends after its install.
+	Offline bool
 }
 
 // Executor runs jobs, one at a time.

@@ -112,6 +112,9 @@ func (e *Executor) afterPatch(ctx context.Context, rec *record) (patchbay.JobRes
 	if err := e.runHooks(ctx, rec, hook.PostPatch); err != nil {
 		return e.finishErr(rec, "", err)
 	}
+	if e.cfg.Offline {
+		return e.runChecks(ctx, rec)
+	}
 	policy := rec.Job.Reboot
 	if policy == "" {
 		policy = patchbay.RebootNever

@@ -40,6 +40,9 @@ type Manager struct {
 	run           pkgmgr.Runner
 	runningKernel func() (string, error)
 	lockTimeout   time.Duration // Install and Repair; see WithLockTimeout
+	// chroot: the runner runs every command inside root (chroot), so
+	// commands see root as "/"; files are still read under root.
+	chroot bool
 }
 
 var _ pkgmgr.Manager = (*Manager)(nil)
@@ -55,6 +58,22 @@ type Option func(*Manager)
 // machine's kernel.
 func WithRunningKernel(f func() (string, error)) Option {
 	return func(m *Manager) { m.runningKernel = f }
+}
+
+// WithChroot says that the runner runs every command chrooted into the
+// root filesystem (an image patched offline): apt and dpkg then see the
+// root as "/" and need no options pointing at it, and Install and Repair
+// work on it. Files are still read under the root from outside.
+func WithChroot() Option {
+	return func(m *Manager) { m.chroot = true }
+}
+
+// cmdRoot is the root filesystem as the commands see it.
+func (m *Manager) cmdRoot() string {
+	if m.chroot {
+		return "/"
+	}
+	return m.root
 }
 
 // New returns the manager of the Debian system whose root filesystem is at
@@ -107,7 +126,7 @@ func (m *Manager) Refresh(ctx context.Context) error {
 
 // aptOptions are the options that point apt at m's root: none for "/".
 func (m *Manager) aptOptions() []string {
-	if m.root == "/" {
+	if m.cmdRoot() == "/" {
 		return nil
 	}
 	opts := []string{

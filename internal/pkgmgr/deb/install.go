@@ -108,7 +108,7 @@ func (m *Manager) install(ctx context.Context, pkgs []patchbay.PackageVersion, d
 	if err := m.Validate(pkgs); err != nil {
 		return nil, err
 	}
-	if m.root != "/" {
+	if m.cmdRoot() != "/" {
 		return nil, fmt.Errorf("install: only on the running system, not on root %s", m.root)
 	}
 	if err := m.checkAvailable(ctx, pkgs); err != nil {
@@ -255,7 +255,7 @@ func qualMatches(qual, arch, native string) bool {
 // audit still reports problems afterwards. A held lock is retried until
 // the lock timeout.
 func (m *Manager) Repair(ctx context.Context) (bool, []byte, error) {
-	if m.root != "/" {
+	if m.cmdRoot() != "/" {
 		return false, nil, fmt.Errorf("repair: only on the running system, not on root %s", m.root)
 	}
 	audit, err := m.audit(ctx)
@@ -334,7 +334,7 @@ func (m *Manager) Installed(ctx context.Context, pkgs []patchbay.PackageVersion)
 		return nil, err
 	}
 	args := []string{"-W", "-f", installedFormat}
-	if m.root != "/" {
+	if m.cmdRoot() != "/" {
 		args = append([]string{"--admindir=" + m.path("var/lib/dpkg")}, args...)
 	}
 	args = append(args, "--")
