@@ -15,6 +15,7 @@ func (e *env) agentCommand() *cobra.Command {
 	var (
 		stateDir, root, checksFile string
 		hooksFile, rebootCommand   string
+		asImage                    bool
 		ownUnit                    string
 		interval, refresh          time.Duration
 		once, jobs                 bool
@@ -71,7 +72,7 @@ failed. The credential stays outside the image (--state-dir).
 				return usagef("--interval must be at least 1s and --refresh-interval not negative")
 			}
 			logger := e.logger()
-			if once && filepath.Clean(root) != "/" {
+			if once && filepath.Clean(root) != "/" && asImage {
 				img.root, img.stateDir = root, stateDir
 				img.stateDirSet = cmd.Flags().Changed("state-dir")
 				return e.runImage(cmd.Context(), img, agent.Config{
@@ -106,6 +107,7 @@ failed. The credential stays outside the image (--state-dir).
 	f.DurationVar(&refresh, "refresh-interval", time.Hour, "time between package-index refreshes (apt-get update); 0: at every check-in")
 	f.BoolVar(&once, "once", false, "check in once and exit (non-zero exit status if it failed); runs no jobs, except with --root (an image: see below)")
 	f.BoolVar(&jobs, "jobs", true, "run the jobs the server gives this host (rollouts); false: only report inventory")
+	f.BoolVar(&asImage, "image", true, "with --root and --once: treat the root as an image (enrol it as kind=image, patch it offline); false: inventory it as a plain host")
 	f.StringVar(&img.label, "image-label", "", "with --root and --once: the image's label (default: the base name of --root)")
 	f.StringVar(&img.machineID, "machine-id", "", "with --root and --once: the machine id to report when the image's /etc/machine-id is empty")
 	f.StringVar(&checksFile, "checks-file", "", "JSON file of the health checks jobs may run (Nagios plugins, HTTP); default: none")

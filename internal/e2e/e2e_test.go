@@ -116,7 +116,7 @@ func (r *fakeRoot) set(t *testing.T, pkgs map[string]string) {
 
 func (s *server) agentOnce(t *testing.T, root, stateDir, token string) ([]byte, int) {
 	t.Helper()
-	args := []string{"agent", "--once", "--server", s.URL, "--root", root, "--state-dir", stateDir, "--log-level", "debug"}
+	args := []string{"agent", "--once", "--image=false", "--server", s.URL, "--root", root, "--state-dir", stateDir, "--log-level", "debug"}
 	if token != "" {
 		args = append(args, "--token", token)
 	}
