@@ -17,6 +17,9 @@ const (
 	EventReboot            EventKind = "reboot"
 	EventFindingOpened     EventKind = "finding_opened"   // an advisory matched an installed package
 	EventFindingResolved   EventKind = "finding_resolved" // it no longer does (upgraded, removed, advisory withdrawn)
+	EventRetired           EventKind = "retired"          // an operator retired the host
+	EventUnretired         EventKind = "unretired"        // an operator took it back
+	EventCatchUp           EventKind = "catch_up"         // it came back and got the work of a rollout it missed
 )
 
 // CauseObserved is the cause of a change the agent saw but Patchbay did

@@ -65,11 +65,51 @@ func TestValidate(t *testing.T) {
 func TestStatusAt(t *testing.T) {
 	seen := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	h := Host{LastSeen: seen, IntervalSeconds: 60}
-	if s := h.StatusAt(seen.Add(3 * time.Minute)); s != HostActive {
+	if s := h.StatusAt(seen.Add(3*time.Minute), Lifecycle{}); s != HostActive {
 		t.Fatalf("after exactly 3 intervals: %s", s)
 	}
-	if s := h.StatusAt(seen.Add(3*time.Minute + time.Second)); s != HostStale {
+	if s := h.StatusAt(seen.Add(3*time.Minute+time.Second), Lifecycle{}); s != HostStale {
 		t.Fatalf("after 3 missed intervals: %s", s)
+	}
+	if s := h.StatusAt(seen.Add(DefaultDormantAfter), Lifecycle{}); s != HostStale {
+		t.Fatalf("after exactly the default dormant period: %s", s)
+	}
+	if s := h.StatusAt(seen.Add(DefaultDormantAfter+time.Second), Lifecycle{}); s != HostDormant {
+		t.Fatalf("after the default dormant period: %s", s)
+	}
+	if s := h.StatusAt(seen.Add(2*time.Hour), Lifecycle{DormantAfter: time.Hour}); s != HostDormant {
+		t.Fatalf("after a dormant period of 1h: %s", s)
+	}
+	// An hourly host unseen for 2h is not stale, but dormant after 1h.
+	hourly := Host{LastSeen: seen, IntervalSeconds: 3600}
+	if s := hourly.StatusAt(seen.Add(2*time.Hour), Lifecycle{DormantAfter: time.Hour}); s != HostDormant {
+		t.Fatalf("hourly host past the dormant period: %s", s)
+	}
+	img := Host{LastSeen: seen, Labels: ImageLabels("tmpl")}
+	if s := img.StatusAt(seen.Add(365*24*time.Hour), Lifecycle{}); s != HostActive {
+		t.Fatalf("an image a year on: %s", s)
+	}
+	retired := h
+	retired.RetiredAt = seen
+	if s := retired.StatusAt(seen, Lifecycle{}); s != HostRetired {
+		t.Fatalf("a retired host: %s", s)
+	}
+}
+
+func TestLifecycleValidate(t *testing.T) {
+	for _, tc := range []struct {
+		l    Lifecycle
+		want string // error code, "" for none
+	}{
+		{Lifecycle{}, ""},
+		{Lifecycle{DormantAfter: time.Hour, RetireAfter: time.Hour}, ""},
+		{Lifecycle{DormantAfter: time.Second}, EINVALID},
+		{Lifecycle{DormantAfter: 30 * 24 * time.Hour, RetireAfter: 20 * 24 * time.Hour}, EINVALID},
+		{Lifecycle{DormantAfter: 100 * 24 * time.Hour}, EINVALID}, // past the default retirement
+	} {
+		if got := ErrorCode(tc.l.Validate()); got != tc.want {
+			t.Errorf("%+v: Validate() = %q, want %q", tc.l, got, tc.want)
+		}
 	}
 }
 

@@ -80,6 +80,9 @@ type Job struct {
 	// AllowDowngrade lets an install job install versions older than the
 	// installed ones (a rollback); only install jobs have it.
 	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
+	// CatchUp marks the job of a rollout the host missed while it was
+	// away, given when it came back: it is handed out before any other.
+	CatchUp bool `json:"catch_up,omitempty"`
 }
 
 // MaxJobPackages bounds the packages of one job.

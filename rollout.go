@@ -124,7 +124,12 @@ type Rollout struct {
 	// RollbackOf is the rollout this one rolls back (0: none): its plan
 	// reinstalls the versions that rollout replaced, and its install jobs
 	// allow downgrades.
-	RollbackOf int64     `json:"rollback_of,omitempty"`
+	RollbackOf int64 `json:"rollback_of,omitempty"`
+	// NoCatchUp: a host that was away (stale or dormant) when its ring
+	// ran is left missed for good. By default it catches up: when it
+	// checks in again, it gets this rollout's job before anything else
+	// (unless the rollout halted or was aborted, and inside its window).
+	NoCatchUp  bool      `json:"no_catch_up,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	ApprovedAt time.Time `json:"approved_at"`
 	StartedAt  time.Time `json:"started_at"`
@@ -409,19 +414,21 @@ const (
 	HostFailed    HostRunState = "failed"    // the job or a health gate failed, or it timed out
 	HostSkipped   HostRunState = "skipped"   // nothing to install, or an operator skipped it
 	HostHeld      HostRunState = "held"      // an exception holds it; never touched
+	HostMissed    HostRunState = "missed"    // it was away when its turn came; catches up when it returns
 )
 
 // HostRunStates lists every host state.
-var HostRunStates = []HostRunState{HostPending, HostRunning, HostSucceeded, HostFailed, HostSkipped, HostHeld}
+var HostRunStates = []HostRunState{HostPending, HostRunning, HostSucceeded, HostFailed, HostSkipped, HostHeld, HostMissed}
 
 // Valid reports whether s is one of HostRunStates.
 func (s HostRunState) Valid() bool { return slices.Contains(HostRunStates, s) }
 
 // Done reports whether a host in state s lets its ring move on: it
-// succeeded, or was skipped or held. A failed host is not done: it blocks
-// its ring until it is retried (back to pending) or skipped.
+// succeeded, was skipped or held, or missed its turn (it catches up on
+// its own). A failed host is not done: it blocks its ring until it is
+// retried (back to pending) or skipped.
 func (s HostRunState) Done() bool {
-	return s == HostSucceeded || s == HostSkipped || s == HostHeld
+	return s == HostSucceeded || s == HostSkipped || s == HostHeld || s == HostMissed
 }
 
 // HostRun is one host of a rollout: its ring, its frozen patch set and its
@@ -452,12 +459,28 @@ type HostRun struct {
 	// Rebooted is set when the latest attempt rebooted the host (and it
 	// came back with a new boot id).
 	Rebooted bool `json:"rebooted,omitempty"`
+	// CatchUp is set when the latest attempt was started because the host
+	// came back after missing its turn.
+	CatchUp bool `json:"catch_up,omitempty"`
+	// HostLastSeen, HostInterval and HostImage are the host's own, read
+	// with the run (not stored on it) so that the scheduler can tell an
+	// away host (HostRun.Away).
+	HostLastSeen time.Time `json:"host_last_seen,omitzero"`
+	HostInterval int64     `json:"-"`
+	HostImage    bool      `json:"-"`
 	// Patches is the frozen patch set: exactly these versions, and no
 	// other, are installed on the host.
 	Patches []PackageVersion `json:"patches"`
 	// Excluded are the host's pending updates the plan did not take, each
 	// with the policy rule or exception that left it out.
 	Excluded []ExcludedUpdate `json:"excluded"`
+}
+
+// Away reports whether the run's host has missed StaleAfterIntervals
+// check-ins at now (see patchbay.Away). A run read without its host's
+// last sighting, and an image, are never away.
+func (h HostRun) Away(now time.Time) bool {
+	return !h.HostImage && !h.HostLastSeen.IsZero() && Away(h.HostLastSeen, h.HostInterval, now)
 }
 
 // ExcludedUpdate is a pending update a rollout's plan left out, and why.

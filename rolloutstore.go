@@ -58,6 +58,8 @@ type RolloutUpdate struct {
 	// (a draft's plan made again); Hosts must then be empty.
 	ReplaceHosts []HostRun
 	Events       []RolloutEvent
+	// HostEvents are appended to the hosts' timelines (catch-ups).
+	HostEvents []Event
 	// Jobs are queued; a job id that exists already is an ECONFLICT error
 	// (a host is never given the same attempt twice). An install job for
 	// one of the rollout's hosts installs that host's frozen patch set: the
@@ -83,8 +85,12 @@ type RolloutStore interface {
 	// RolloutEvents returns the last limit entries of a rollout's log
 	// (all when limit is 0), oldest first.
 	RolloutEvents(ctx context.Context, rolloutID int64, limit int) ([]RolloutEvent, error)
-	// ActiveRollouts lists the ids of running and paused rollouts.
+	// ActiveRollouts lists the ids of running and paused rollouts, and of
+	// any other rollout with hosts running (the scheduler ticks them all).
 	ActiveRollouts(ctx context.Context) ([]int64, error)
+	// MissedRollouts lists the ids of the rollouts in which host is
+	// missed (it was away when its turn came), oldest first.
+	MissedRollouts(ctx context.Context, hostID int64) ([]int64, error)
 	// UpdateRollout reads the rollout and its host runs in a write
 	// transaction, calls fn, and writes the update fn returns (nothing when
 	// nil) in the same transaction; an error from fn rolls back. The host

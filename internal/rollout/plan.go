@@ -59,6 +59,11 @@ type Decision struct {
 	// ago than the rollout's reboot timeout and never came back: record
 	// them as failed. They count as failed in this decision too.
 	RebootTimedOut []int64
+	// Missed lists pending hosts of the current ring that are away (they
+	// missed StaleAfterIntervals check-ins) when the ring would start
+	// them: record them missed (they catch up when they return, see
+	// Rollout.NoCatchUp). They take no slot and do not hold the ring.
+	Missed []int64
 	// NextWakeup is when to call Plan again at the latest if no host
 	// reports before: the window opens or closes, a ring's bake time ends,
 	// a running host times out. Zero when only a host's report (or an
@@ -69,6 +74,7 @@ type Decision struct {
 // ringStats are the counts of one ring at a tick.
 type ringStats struct {
 	pending, running, done, failed int
+	away                           int // pending hosts that are away
 	lastSucceeded                  time.Time // latest FinishedAt of a succeeded host
 }
 
@@ -78,7 +84,9 @@ type ringStats struct {
 // The rules, in the order they apply:
 //
 //   - Only running and paused rollouts are scheduled; others get their own
-//     state back and nothing to start.
+//     state back and nothing to start, but their running hosts (a
+//     catch-up of a completed rollout, hosts in flight when it halted)
+//     still time out.
 //   - Inconsistent input (a host in a ring that does not exist, an unknown
 //     host state) halts the rollout: the scheduler stops rather than guess.
 //   - A running host older than the rollout's HostTimeout is timed out and
@@ -102,12 +110,31 @@ type ringStats struct {
 //     rollout whose window is closed pauses (cause window), and hosts in
 //     flight finish; a rollout paused by its window resumes when the window
 //     opens again. A rollout paused by an operator stays paused.
-//   - Starts: pending hosts of the current ring, by hostname then id, while
-//     fewer hosts run than the ring's max concurrency.
+//   - Away hosts: when the current ring may start hosts (window open, not
+//     baking), its pending hosts that are away (HostRun.Away) missed
+//     their turn: they are marked missed rather than started, take no
+//     slot, and count as done for the ring.
+//   - Starts: pending hosts of the current ring that are not away, by
+//     hostname then id, while fewer hosts run than the ring's max
+//     concurrency.
 func Plan(r Rollout, hosts []patchbay.HostRun, now time.Time) Decision {
 	d := Decision{State: r.State, PauseCause: r.PauseCause}
 	if r.State != patchbay.RolloutRunning && r.State != patchbay.RolloutPaused {
 		d.Reason = fmt.Sprintf("the rollout is %s", r.State)
+		for i := range hosts {
+			h := &hosts[i]
+			if h.State != patchbay.HostRunning {
+				continue
+			}
+			switch passed, next := deadlines(r, h, now); passed {
+			case deadlineReboot:
+				d.RebootTimedOut = append(d.RebootTimedOut, h.HostID)
+			case deadlineHost:
+				d.TimedOut = append(d.TimedOut, h.HostID)
+			default:
+				d.NextWakeup = earliest(d.NextWakeup, next)
+			}
+		}
 		return d
 	}
 	halt := func(format string, args ...any) Decision {
@@ -128,26 +155,25 @@ func Plan(r Rollout, hosts []patchbay.HostRun, now time.Time) Decision {
 			return halt("host %s is in ring %d, but the rollout has %d rings", h.Hostname, h.Ring+1, len(r.Rings))
 		}
 		st := h.State
-		if st == patchbay.HostRunning && h.Phase == patchbay.PhaseRebooting {
-			if deadline := h.PhaseSince.Add(r.RebootWait()); !now.Before(deadline) {
+		if st == patchbay.HostRunning {
+			switch passed, next := deadlines(r, h, now); passed {
+			case deadlineReboot:
 				d.RebootTimedOut = append(d.RebootTimedOut, h.HostID)
 				st = patchbay.HostFailed
-			} else if timeoutAt.IsZero() || deadline.Before(timeoutAt) {
-				timeoutAt = deadline
-			}
-		}
-		if st == patchbay.HostRunning && r.HostTimeout > 0 {
-			if deadline := h.StartedAt.Add(r.HostTimeout); !now.Before(deadline) {
+			case deadlineHost:
 				d.TimedOut = append(d.TimedOut, h.HostID)
 				st = patchbay.HostFailed
-			} else if timeoutAt.IsZero() || deadline.Before(timeoutAt) {
-				timeoutAt = deadline
+			default:
+				timeoutAt = earliest(timeoutAt, next)
 			}
 		}
 		g := &rings[h.Ring]
 		switch st {
 		case patchbay.HostPending:
 			g.pending++
+			if h.Away(now) {
+				g.away++
+			}
 		case patchbay.HostRunning:
 			g.running++
 			running++
@@ -156,7 +182,7 @@ func Plan(r Rollout, hosts []patchbay.HostRun, now time.Time) Decision {
 			if h.FinishedAt.After(g.lastSucceeded) {
 				g.lastSucceeded = h.FinishedAt
 			}
-		case patchbay.HostSkipped, patchbay.HostHeld:
+		case patchbay.HostSkipped, patchbay.HostHeld, patchbay.HostMissed:
 			g.done++
 		case patchbay.HostFailed:
 			g.failed++
@@ -230,16 +256,64 @@ func Plan(r Rollout, hosts []patchbay.HostRun, now time.Time) Decision {
 	}
 	slots := ring.MaxConcurrency - running
 	g := rings[cur]
+	if g.away > 0 {
+		d.Missed = awayHosts(hosts, cur, now)
+		g.pending -= g.away
+	}
 	switch {
+	case g.pending == 0 && g.running == 0 && g.failed == 0:
+		d.Reason = fmt.Sprintf("ring %s: every host that is not away is done", ring.Name)
 	case g.pending == 0 && g.running == 0:
 		d.Reason = fmt.Sprintf("ring %s waits: %d failed hosts must be retried or skipped", ring.Name, g.failed)
 	case slots <= 0 || g.pending == 0:
 		d.Reason = fmt.Sprintf("ring %s: %d hosts running", ring.Name, running)
 	default:
-		d.Start = pick(hosts, cur, min(slots, g.pending))
+		d.Start = pick(hosts, cur, min(slots, g.pending), now)
 		d.Reason = fmt.Sprintf("ring %s: starting %d hosts", ring.Name, len(d.Start))
 	}
+	if len(d.Missed) > 0 {
+		d.Reason += fmt.Sprintf("; %d away hosts missed their turn", len(d.Missed))
+	}
 	return d
+}
+
+// Which deadline of a running host passed.
+const (
+	deadlineReboot = "reboot" // it reported rebooting and never came back
+	deadlineHost   = "host"   // the rollout's host timeout
+)
+
+// deadlines checks a running host against its reboot timeout (when it
+// reported rebooting) and the rollout's host timeout: it returns the one
+// that passed, or "" and the earliest deadline still ahead (zero: none).
+func deadlines(r Rollout, h *patchbay.HostRun, now time.Time) (passed string, next time.Time) {
+	if h.Phase == patchbay.PhaseRebooting {
+		deadline := h.PhaseSince.Add(r.RebootWait())
+		if !now.Before(deadline) {
+			return deadlineReboot, time.Time{}
+		}
+		next = deadline
+	}
+	if r.HostTimeout > 0 {
+		deadline := h.StartedAt.Add(r.HostTimeout)
+		if !now.Before(deadline) {
+			return deadlineHost, time.Time{}
+		}
+		next = earliest(next, deadline)
+	}
+	return "", next
+}
+
+// awayHosts returns the ids of the pending hosts of ring that are away at
+// now, in input order.
+func awayHosts(hosts []patchbay.HostRun, ring int, now time.Time) []int64 {
+	var ids []int64
+	for i := range hosts {
+		if h := &hosts[i]; h.Ring == ring && h.State == patchbay.HostPending && h.Away(now) {
+			ids = append(ids, h.HostID)
+		}
+	}
+	return ids
 }
 
 // laterWork reports whether any of rings has a host that is not done.
@@ -252,17 +326,17 @@ func laterWork(rings []ringStats) bool {
 	return false
 }
 
-// pick returns the ids of the first n pending hosts of ring, by hostname
-// then id, keeping only n candidates at a time (a tick on 10,000 hosts
-// does not sort them all).
-func pick(hosts []patchbay.HostRun, ring, n int) []int64 {
+// pick returns the ids of the first n pending hosts of ring that are not
+// away at now, by hostname then id, keeping only n candidates at a time (a
+// tick on 10,000 hosts does not sort them all).
+func pick(hosts []patchbay.HostRun, ring, n int, now time.Time) []int64 {
 	less := func(a, b *patchbay.HostRun) int {
 		return cmp.Or(strings.Compare(a.Hostname, b.Hostname), cmp.Compare(a.HostID, b.HostID))
 	}
 	best := make([]*patchbay.HostRun, 0, n)
 	for i := range hosts {
 		h := &hosts[i]
-		if h.Ring != ring || h.State != patchbay.HostPending {
+		if h.Ring != ring || h.State != patchbay.HostPending || h.Away(now) {
 			continue
 		}
 		if len(best) == n && less(h, best[n-1]) >= 0 {

@@ -30,6 +30,12 @@ func gate(name string) hostOpt { return func(h *patchbay.HostRun) { h.FailedGate
 
 func failures(n int) hostOpt { return func(h *patchbay.HostRun) { h.Failures = n } }
 
+// seen sets the host's last check-in to ago before testNow, with a 60 s
+// interval: away after 3 minutes.
+func seen(ago time.Duration) hostOpt {
+	return func(h *patchbay.HostRun) { h.HostLastSeen, h.HostInterval = testNow.Add(-ago), 60 }
+}
+
 // host returns host id in a ring and a state; failed hosts have one failure.
 func host(id int64, ring int, st patchbay.HostRunState, opts ...hostOpt) patchbay.HostRun {
 	h := patchbay.HostRun{HostID: id, Hostname: fmt.Sprintf("h%03d", id), Ring: ring, State: st}
@@ -196,6 +202,37 @@ func TestPlan(t *testing.T) {
 		{name: "a failed gate elsewhere is a failure within budget", r: threeRings(),
 			hosts: join(ring(1, 1, 0, succeeded), ring(2, 1, 1, failed, gate("http")), ring(3, 3, 1, pending)),
 			want:  Decision{State: patchbay.RolloutRunning, Ring: 1, Start: []int64{3, 4}}},
+
+		// Away hosts miss their turn.
+		{name: "an away host is missed, not started, and takes no slot", r: threeRings(),
+			hosts: join(ring(1, 1, 0, succeeded), ring(5, 1, 1, pending, seen(4*time.Minute)), ring(6, 3, 1, pending, seen(time.Minute))),
+			want:  Decision{State: patchbay.RolloutRunning, Ring: 1, Start: []int64{6, 7}, Missed: []int64{5}}, reason: "1 away hosts missed their turn"},
+		{name: "a host seen just within 3 intervals is started", r: threeRings(),
+			hosts: join(ring(1, 1, 0, succeeded), ring(5, 1, 1, pending, seen(3*time.Minute))),
+			want:  Decision{State: patchbay.RolloutRunning, Ring: 1, Start: []int64{5}}},
+		{name: "a ring of away hosts is missed whole", r: threeRings(),
+			hosts: join(ring(1, 1, 0, succeeded), ring(5, 2, 1, pending, seen(time.Hour)), ring(10, 2, 2, pending)),
+			want:  Decision{State: patchbay.RolloutRunning, Ring: 1, Missed: []int64{5, 6}}, reason: "every host that is not away is done"},
+		{name: "missed hosts are done for their ring", r: threeRings(),
+			hosts: join(ring(1, 1, 0, succeeded), ring(5, 2, 1, patchbay.HostMissed), ring(10, 2, 2, pending)),
+			want:  Decision{State: patchbay.RolloutRunning, Ring: 2, Start: []int64{10, 11}}},
+		{name: "missed hosts neither fail the rollout nor hold its end", r: threeRings(),
+			hosts: join(ring(1, 1, 0, patchbay.HostMissed), ring(5, 2, 1, patchbay.HostMissed), ring(10, 2, 2, succeeded, finished(time.Second))),
+			want:  Decision{State: patchbay.RolloutCompleted, Ring: 3}},
+		{name: "away hosts of a later ring wait for it", r: threeRings(),
+			hosts: join(ring(1, 1, 0, pending), ring(5, 2, 1, pending, seen(time.Hour))),
+			want:  Decision{State: patchbay.RolloutRunning, Start: []int64{1}}},
+		{name: "no host is missed while the window is closed", r: windowed(patchbay.RolloutRunning, ""),
+			hosts: ring(1, 2, 0, pending, seen(time.Hour)),
+			want:  Decision{State: patchbay.RolloutPaused, PauseCause: patchbay.PauseWindow, NextWakeup: satOpens}},
+		{name: "an image is never away", r: threeRings(),
+			hosts: []patchbay.HostRun{host(1, 0, pending, seen(time.Hour), func(h *patchbay.HostRun) { h.HostImage = true })},
+			want:  Decision{State: patchbay.RolloutRunning, Start: []int64{1}}},
+
+		// A catch-up in a completed rollout still times out.
+		{name: "completed rollout: a running catch-up host times out", r: with(func(r *patchbay.Rollout) { r.State, r.HostTimeout = patchbay.RolloutCompleted, time.Hour }),
+			hosts: join(ring(1, 1, 0, succeeded), ring(2, 1, 1, running, started(2*time.Hour)), ring(3, 1, 1, running, started(time.Minute))),
+			want:  Decision{State: patchbay.RolloutCompleted, TimedOut: []int64{2}, NextWakeup: testNow.Add(59 * time.Minute)}, reason: "is completed"},
 
 		// Timeouts.
 		{name: "a host past the timeout fails", r: with(func(r *patchbay.Rollout) { r.HostTimeout = time.Hour; r.Budget.Count = 2 }),

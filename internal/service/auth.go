@@ -31,6 +31,10 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (patchbay.Pri
 			}
 			return patchbay.Principal{}, err
 		}
+		if !h.RetiredAt.IsZero() {
+			return patchbay.Principal{}, patchbay.Errorf(patchbay.EFORBIDDEN, "host %s was retired on %s by %s: an operator takes it back with `patchbay hosts unretire %s`",
+				h.Hostname, h.RetiredAt.UTC().Format(time.DateOnly), h.RetiredBy, h.Hostname)
+		}
 		return patchbay.Principal{Kind: patchbay.PrincipalHost, HostID: h.ID, Name: h.Hostname}, nil
 	}
 	return patchbay.Principal{}, unauth

@@ -24,6 +24,7 @@ func (s *Service) Heartbeat(ctx context.Context, hb patchbay.Heartbeat) (patchba
 		return patchbay.HeartbeatReply{}, fmt.Errorf("heartbeat host %d: %w", p.HostID, err)
 	}
 	s.checkInLease(ctx, p.HostID)
+	s.catchUp(ctx, h)
 	blocks, err := s.activeBlocks(ctx)
 	if err != nil {
 		return patchbay.HeartbeatReply{}, err
@@ -101,13 +102,13 @@ func (s *Service) ListHosts(ctx context.Context, f patchbay.HostFilter) ([]patch
 	if _, err := requireUser(ctx); err != nil {
 		return nil, err
 	}
-	f.Now = s.now()
+	f.Now, f.DormantAfter = s.now(), s.life.DormantAfter
 	hosts, err := s.store.ListHosts(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("list hosts: %w", err)
 	}
 	for i := range hosts {
-		hosts[i].Status = hosts[i].StatusAt(f.Now)
+		hosts[i].Status = hosts[i].StatusAt(f.Now, s.life)
 	}
 	return hosts, nil
 }
@@ -128,7 +129,7 @@ func (s *Service) Host(ctx context.Context, ref string) (patchbay.Host, error) {
 	if err := canReadHost(ctx, h.ID); err != nil {
 		return patchbay.Host{}, err
 	}
-	h.Status = h.StatusAt(s.now())
+	h.Status = h.StatusAt(s.now(), s.life)
 	return h, nil
 }
 
@@ -206,6 +207,6 @@ func (s *Service) UpdateHost(ctx context.Context, ref string, set map[string]str
 	if err != nil {
 		return patchbay.Host{}, fmt.Errorf("update host: %w", err)
 	}
-	h.Status = h.StatusAt(s.now())
+	h.Status = h.StatusAt(s.now(), s.life)
 	return h, nil
 }

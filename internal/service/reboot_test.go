@@ -105,6 +105,7 @@ func TestDisruptionLeases(t *testing.T) {
 func TestLeaseExpiresWhenHolderDies(t *testing.T) {
 	f := newFleet(t, "a1", "a2")
 	for _, n := range []string{"a1", "a2"} {
+		f.checkIn(n, 60) // the lease's TTL follows the check-in interval
 		if _, err := f.svc.UpdateHost(f.admin, n, map[string]string{"cluster": "a"}); err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ func (s *Service) CreateRollout(ctx context.Context, def patchbay.Rollout) (patc
 	r := patchbay.Rollout{
 		Name: def.Name, Policy: def.Policy, Target: def.Target, State: patchbay.RolloutDraft,
 		Rings: def.Rings, Budget: def.Budget, Window: def.Window, HostTimeout: def.HostTimeout,
-		Reboot: def.Reboot, RebootTimeout: def.RebootTimeout, RestartServices: def.RestartServices, CreatedAt: now,
+		Reboot: def.Reboot, RebootTimeout: def.RebootTimeout, RestartServices: def.RestartServices, NoCatchUp: def.NoCatchUp, CreatedAt: now,
 	}
 	if r.Policy == "" {
 		r.Policy = patchbay.PolicyAll

@@ -38,9 +38,21 @@ func newFleet(t *testing.T, names ...string) *fleet {
 				{Name: "openssl", Arch: "amd64", InstalledVersion: "3.0.14-1~deb12u2", CandidateVersion: "3.0.15-1~deb12u1", Origin: "Debian-Security:12/stable-security", Security: true},
 				{Name: "vim", Arch: "amd64", InstalledVersion: "2:9.0.1378-2", CandidateVersion: "2:9.0.1378-2+deb12u1", Origin: "Debian:12.8/stable"},
 			}})
+		// A daily check-in: the tests move the clock by hours without
+		// the hosts checking in, and a host away when its turn comes
+		// would miss it (lifecycle_test.go tests that).
+		f.checkIn(name, 86400)
 	}
 	f.answerChangelogs()
 	return f
+}
+
+// checkIn sends a heartbeat of host name with a check-in interval.
+func (f *fleet) checkIn(name string, intervalSeconds int64) {
+	f.t.Helper()
+	if _, err := f.svc.Heartbeat(f.hosts[name], patchbay.Heartbeat{SchemaVersion: patchbay.InventorySchemaVersion, IntervalSeconds: intervalSeconds}); err != nil {
+		f.t.Fatalf("heartbeat %s: %v", name, err)
+	}
 }
 
 // answerChangelogs answers the changelog jobs the hosts' first reports

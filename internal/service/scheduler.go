@@ -119,8 +119,9 @@ func (s *Service) TickAll(ctx context.Context) error {
 func (s *Service) Tick(ctx context.Context, id int64) error {
 	now := s.now()
 	var started, downHosts []int64
+	missed := false
 	err := s.store.UpdateRollout(ctx, id, func(r patchbay.Rollout, hosts []patchbay.HostRun) (*patchbay.RolloutUpdate, error) {
-		started, downHosts = nil, nil
+		started, downHosts, missed = nil, nil, false
 		c, err := rollout.Compile(r)
 		if err != nil {
 			return nil, err
@@ -151,19 +152,24 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 			if h.State != patchbay.HostPending {
 				return nil, fmt.Errorf("plan started host %d in state %s", hid, h.State)
 			}
-			h.Attempts++
-			h.State, h.StartedAt, h.FinishedAt, h.Reason, h.FailedGate = patchbay.HostRunning, now, time.Time{}, "", ""
-			h.JobID = hostJobID(id, hid, h.Attempts)
-			// The store gives the job the host's frozen patch set.
-			job := patchbay.Job{ID: h.JobID, Action: patchbay.JobInstall, Refresh: true, Checks: r.Rings[h.Ring].HealthGates,
-				Reboot: r.Reboot.OrDefault(), RebootTimeout: r.RebootWait(), RestartServices: r.RestartServices,
-				AllowDowngrade: r.RollbackOf != 0}
-			h.Phase, h.PhaseSince, h.Rebooted = "", time.Time{}, false
+			job, ev := startHost(r, h, now, false)
 			u.Hosts = append(u.Hosts, *h)
-			u.Jobs = append(u.Jobs, patchbay.JobRecord{Job: job, HostID: hid, State: patchbay.JobQueued, QueuedAt: now})
-			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_started", HostID: hid,
-				Detail: fmt.Sprintf("%s: ring %s, attempt %d, job %s", h.Hostname, r.Rings[h.Ring].Name, h.Attempts, h.JobID)})
+			u.Jobs = append(u.Jobs, job)
+			u.Events = append(u.Events, ev)
 			started = append(started, hid)
+		}
+		for _, hid := range d.Missed {
+			h := &hosts[byID[hid]]
+			h.State, h.FinishedAt = patchbay.HostMissed, now
+			h.Reason = fmt.Sprintf("away when ring %s ran (last seen %s)", r.Rings[h.Ring].Name, h.HostLastSeen.UTC().Format(time.RFC3339))
+			if r.NoCatchUp {
+				h.Reason += "; this rollout does not catch up"
+			} else {
+				h.Reason += "; it catches up when it checks in again"
+			}
+			u.Hosts = append(u.Hosts, *h)
+			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_missed", HostID: hid, Detail: h.Hostname + ": " + h.Reason})
+			missed = true
 		}
 		if d.State != r.State || d.PauseCause != r.PauseCause {
 			if d.State != r.State {
@@ -191,6 +197,9 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 	}
 	for _, hid := range downHosts {
 		s.holdLease(ctx, hid)
+	}
+	if missed {
+		s.wakeScheduler() // the ring may be done now: look again soon
 	}
 	return nil
 }

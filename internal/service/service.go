@@ -21,6 +21,7 @@ type Service struct {
 	vuln   *vulnState
 	sched  *schedState
 	blocks *blockCache
+	life   patchbay.Lifecycle
 }
 
 // Options configure a Service.
@@ -30,6 +31,9 @@ type Options struct {
 	// CAHash is the hex SHA-256 of the CA agents must pin; enrolment
 	// tokens carry it.
 	CAHash string
+	// Lifecycle says when an unseen host is dormant and when it is
+	// proposed for retirement (zero fields: the defaults).
+	Lifecycle patchbay.Lifecycle
 }
 
 // New returns a Service over store.
@@ -40,7 +44,8 @@ func New(store patchbay.Store, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash, vuln: &vulnState{}, sched: newSchedState(), blocks: &blockCache{}}
+	return &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash, vuln: &vulnState{}, sched: newSchedState(), blocks: &blockCache{},
+		life: o.Lifecycle.OrDefault()}
 }
 
 // requireUser returns the calling user, or an error for hosts and

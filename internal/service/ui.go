@@ -13,7 +13,9 @@ type Overview struct {
 	Now             time.Time
 	Total           int
 	Active          int
-	Stale           int
+	Stale           int // missed 3 check-ins, not dormant yet
+	Dormant         int
+	Retired         int // not in Total
 	WithUpdates     int // hosts with any pending update
 	SecurityUpdates int // hosts with pending security updates
 	NeedsReboot     int
@@ -33,8 +35,10 @@ func (s *Service) Overview(ctx context.Context) (Overview, error) {
 		f   patchbay.HostFilter
 	}{
 		{&o.Total, patchbay.HostFilter{}},
-		{&o.Active, patchbay.HostFilter{Active: true, Now: o.Now}},
-		{&o.Stale, patchbay.HostFilter{Stale: true, Now: o.Now}},
+		{&o.Active, patchbay.HostFilter{Status: patchbay.HostActive, Now: o.Now}},
+		{&o.Stale, patchbay.HostFilter{Status: patchbay.HostStale, Now: o.Now, DormantAfter: s.life.DormantAfter}},
+		{&o.Dormant, patchbay.HostFilter{Status: patchbay.HostDormant, Now: o.Now, DormantAfter: s.life.DormantAfter}},
+		{&o.Retired, patchbay.HostFilter{Status: patchbay.HostRetired}},
 		{&o.WithUpdates, patchbay.HostFilter{HasUpdates: true}},
 		{&o.SecurityUpdates, patchbay.HostFilter{SecurityUpdates: true}},
 		{&o.NeedsReboot, patchbay.HostFilter{NeedsReboot: true}},
@@ -50,7 +54,7 @@ func (s *Service) Overview(ctx context.Context) (Overview, error) {
 		return Overview{}, fmt.Errorf("overview: %w", err)
 	}
 	for i := range top {
-		top[i].Status = top[i].StatusAt(o.Now)
+		top[i].Status = top[i].StatusAt(o.Now, s.life)
 	}
 	o.MostExposed = top
 	return o, nil
@@ -68,7 +72,7 @@ func (s *Service) ListHostsPage(ctx context.Context, f patchbay.HostFilter) (Hos
 	if err != nil {
 		return HostsPage{}, err
 	}
-	f.Now = s.now()
+	f.Now, f.DormantAfter = s.now(), s.life.DormantAfter
 	n, err := s.store.CountHosts(ctx, f)
 	if err != nil {
 		return HostsPage{}, fmt.Errorf("count hosts: %w", err)

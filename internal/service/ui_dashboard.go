@@ -73,6 +73,9 @@ func (s *Service) ActiveRollouts(ctx context.Context) ([]RolloutSummary, error) 
 		if err != nil {
 			return nil, fmt.Errorf("active rollouts: %w", err)
 		}
+		if r.State != patchbay.RolloutRunning && r.State != patchbay.RolloutPaused {
+			continue // ticked for its hosts in flight, but not active
+		}
 		a := RolloutSummary{Rollout: r, Counts: counts[id]}
 		if a.Counts == nil {
 			a.Counts = map[patchbay.HostRunState]int{}

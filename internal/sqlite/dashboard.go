@@ -16,15 +16,20 @@ import (
 // instead of a lookup per finding.
 const kevAdvisories = `kev_advisories AS MATERIALIZED (SELECT DISTINCT c.advisory_id FROM kev k CROSS JOIN advisory_cves c ON c.cve = k.cve)`
 
+// retiredHosts is the (small) set of retired hosts, whose findings are
+// out of the fleet's figures.
+const retiredHosts = `retired_hosts AS MATERIALIZED (SELECT id FROM hosts WHERE retired_at != 0)`
+
 // FindingCounts counts the open findings by severity, with those of KEV
-// CVEs apart, in one snapshot.
+// CVEs apart, in one snapshot. Retired hosts are left out.
 func (db *DB) FindingCounts(ctx context.Context) (patchbay.FindingCounts, error) {
 	c := patchbay.FindingCounts{BySeverity: []patchbay.SeverityCount{}}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		// Counted per advisory first, from the index on (advisory_id,
 		// resolved_at): an advisory is looked up once, not once a finding.
-		rows, err := tx.QueryContext(ctx, `WITH `+kevAdvisories+`,
-			per_advisory AS (SELECT advisory_id, count(*) AS n FROM findings WHERE resolved_at = 0 GROUP BY advisory_id)
+		rows, err := tx.QueryContext(ctx, `WITH `+kevAdvisories+`, `+retiredHosts+`,
+			per_advisory AS (SELECT advisory_id, count(*) AS n FROM findings WHERE resolved_at = 0
+				AND host_id NOT IN retired_hosts GROUP BY advisory_id)
 			SELECT a.severity, sum(p.n), sum(CASE WHEN p.advisory_id IN kev_advisories THEN p.n ELSE 0 END)
 			FROM per_advisory p JOIN advisories a ON a.id = p.advisory_id
 			GROUP BY a.severity_rank, a.severity
@@ -47,9 +52,10 @@ func (db *DB) FindingCounts(ctx context.Context) (patchbay.FindingCounts, error)
 		}
 		// Hosts from the index on (host_id, resolved_at); KEV hosts from
 		// the one on (advisory_id, resolved_at).
-		return tx.QueryRowContext(ctx, `WITH `+kevAdvisories+`
-			SELECT (SELECT count(*) FROM (SELECT DISTINCT host_id FROM findings WHERE resolved_at = 0)),
-				(SELECT count(DISTINCT host_id) FROM findings WHERE resolved_at = 0 AND advisory_id IN kev_advisories)`).Scan(&c.Hosts, &c.KEVHosts)
+		return tx.QueryRowContext(ctx, `WITH `+kevAdvisories+`, `+retiredHosts+`
+			SELECT (SELECT count(*) FROM (SELECT DISTINCT host_id FROM findings WHERE resolved_at = 0 AND host_id NOT IN retired_hosts)),
+				(SELECT count(DISTINCT host_id) FROM findings WHERE resolved_at = 0 AND advisory_id IN kev_advisories
+					AND host_id NOT IN retired_hosts)`).Scan(&c.Hosts, &c.KEVHosts)
 	})
 	if err != nil {
 		return patchbay.FindingCounts{}, fmt.Errorf("count findings: %w", err)
@@ -69,11 +75,12 @@ func (db *DB) OpenFindingsTrend(ctx context.Context, start time.Time, step time.
 	end := from + int64(n)*st
 	// bucket is the index (0-based) of the first instant at or after t.
 	const bucket = `CASE WHEN t <= :from THEN 0 ELSE (t - :from - 1) / :step END`
-	rows, err := db.read.QueryContext(ctx, `SELECT b, sum(sum(d)) OVER (ORDER BY b) FROM (
+	rows, err := db.read.QueryContext(ctx, `WITH `+retiredHosts+`
+		SELECT b, sum(sum(d)) OVER (ORDER BY b) FROM (
 			SELECT `+bucket+` AS b, d FROM (
-				SELECT first_seen AS t, 1 AS d FROM findings WHERE first_seen <= :end
+				SELECT first_seen AS t, 1 AS d FROM findings WHERE first_seen <= :end AND host_id NOT IN retired_hosts
 				UNION ALL
-				SELECT resolved_at, -1 FROM findings WHERE resolved_at != 0 AND resolved_at <= :end))
+				SELECT resolved_at, -1 FROM findings WHERE resolved_at != 0 AND resolved_at <= :end AND host_id NOT IN retired_hosts))
 		GROUP BY b ORDER BY b`,
 		sql.Named("from", from), sql.Named("step", st), sql.Named("end", end))
 	if err != nil {

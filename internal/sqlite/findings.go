@@ -42,7 +42,7 @@ func (db *DB) EvalHosts(ctx context.Context, ids []int64, fn func(patchbay.EvalH
 	}
 	q := `SELECT id, os_id, os_id_like, os_version_id, os_codename, os_name, os_pretty_name, package_manager, ubuntu_pro, inventory_hash,
 		(SELECT json_group_array(package_id) FROM host_packages WHERE host_id = hosts.id)
-		FROM hosts WHERE id > ? AND inventory_hash != ''` + filter + ` ORDER BY id LIMIT ?`
+		FROM hosts WHERE id > ? AND inventory_hash != '' AND retired_at = 0` + filter + ` ORDER BY id LIMIT ?`
 	var after int64
 	for {
 		var page []patchbay.EvalHost
@@ -353,6 +353,8 @@ func (db *DB) Findings(ctx context.Context, f patchbay.FindingFilter) ([]patchba
 	if f.HostID != 0 {
 		where = append(where, "f.host_id = ?")
 		args = append(args, f.HostID)
+	} else {
+		where = append(where, "h.retired_at = 0") // a retired host is out of the fleet's figures
 	}
 	if f.AdvisoryID != "" {
 		where = append(where, "f.advisory_id = ?")

@@ -24,7 +24,8 @@ const hostColumns = `h.id, h.machine_id, h.hostname,
 	h.kernel, h.arch, h.boot_id, h.uptime_seconds, h.ip_addresses, h.package_manager,
 	h.packages_count, h.updates_count, h.security_updates_count, h.reboot_required, h.reboot_reasons,
 	h.inventory_hash, h.interval_seconds, h.enrolled_at, h.last_seen, h.last_inventory,
-	h.owner, h.environment, h.role, h.criticality, h.location, h.ubuntu_pro`
+	h.owner, h.environment, h.role, h.criticality, h.location, h.ubuntu_pro,
+	h.retired_at, h.retired_by, h.retired_reason`
 
 // scanHost reads the columns of hostColumns. Labels are loaded apart.
 // Status is left empty: it depends on the caller's now (Host.StatusAt).
@@ -34,13 +35,15 @@ func scanHost(s interface{ Scan(...any) error }) (patchbay.Host, error) {
 		ips, reasons                      string
 		reboot, pro                       int64
 		enrolledAt, lastSeen, lastInvTime int64
+		retiredAt                         int64
 	)
 	err := s.Scan(&h.ID, &h.MachineID, &h.Hostname,
 		&h.OS.ID, &h.OS.IDLike, &h.OS.VersionID, &h.OS.Codename, &h.OS.Name, &h.OS.PrettyName,
 		&h.Kernel, &h.Arch, &h.BootID, &h.UptimeSeconds, &ips, &h.PackageManager,
 		&h.PackagesCount, &h.UpdatesCount, &h.SecurityUpdatesCount, &reboot, &reasons,
 		&h.InventoryHash, &h.IntervalSeconds, &enrolledAt, &lastSeen, &lastInvTime,
-		&h.Assets.Owner, &h.Assets.Environment, &h.Assets.Role, &h.Assets.Criticality, &h.Assets.Location, &pro)
+		&h.Assets.Owner, &h.Assets.Environment, &h.Assets.Role, &h.Assets.Criticality, &h.Assets.Location, &pro,
+		&retiredAt, &h.RetiredBy, &h.RetiredReason)
 	if err != nil {
 		return h, err
 	}
@@ -61,6 +64,7 @@ func scanHost(s interface{ Scan(...any) error }) (patchbay.Host, error) {
 	h.EnrolledAt = fromNanos(enrolledAt)
 	h.LastSeen = fromNanos(lastSeen)
 	h.LastInventory = fromNanos(lastInvTime)
+	h.RetiredAt = fromNanos(retiredAt)
 	h.Labels = map[string]string{}
 	return h, nil
 }
@@ -269,23 +273,50 @@ func (db *DB) CountHosts(ctx context.Context, f patchbay.HostFilter) (int, error
 	return n, nil
 }
 
-// staleSQL is Host.StatusAt in SQL: stale when
-// now - last_seen > StaleAfterIntervals * interval. Its one parameter is now.
-// Images (label kind=image) are never stale.
-var staleSQL = fmt.Sprintf(
+// awaySQL is patchbay.Away in SQL: the host h missed StaleAfterIntervals
+// check-ins. Its one parameter is now. Images (label kind=image) are never
+// away.
+var awaySQL = fmt.Sprintf(
 	"(h.last_seen < ? - %d * (CASE WHEN h.interval_seconds > 0 THEN h.interval_seconds ELSE %d END) * 1000000000 AND %s)",
 	patchbay.StaleAfterIntervals, defaultIntervalSeconds, notImageSQL)
 
+// goneSQL is true of a host h unseen for longer than the dormant period:
+// its parameters are now and the period in nanoseconds.
+var goneSQL = "(h.last_seen < ? - ? AND " + notImageSQL + ")"
+
 // hostWhere renders the conditions of f as a WHERE clause on hosts h
-// ("" when f selects everything) and its arguments.
+// and its arguments. Retired hosts are left out unless f.Status asks for
+// them; the statuses are Host.StatusAt's, in SQL.
 func hostWhere(f patchbay.HostFilter) (string, []any, error) {
-	if (f.Stale || f.Active) && f.Now.IsZero() {
-		return "", nil, patchbay.Errorf(patchbay.EINVALID, "the stale and active filters need the current time")
+	needNow := f.Stale || (f.Status != "" && f.Status != patchbay.HostRetired)
+	if needNow && f.Now.IsZero() {
+		return "", nil, patchbay.Errorf(patchbay.EINVALID, "the status filters need the current time")
 	}
+	if f.Status != "" && !slices.Contains(patchbay.HostStatuses, f.Status) {
+		return "", nil, patchbay.Errorf(patchbay.EINVALID, "unknown host status %q (want active, stale, dormant or retired)", f.Status)
+	}
+	dormantAfter := int64(patchbay.Lifecycle{DormantAfter: f.DormantAfter}.OrDefault().DormantAfter)
+	now := nanos(f.Now)
 	var (
 		where []string
 		args  []any
 	)
+	if f.Status == patchbay.HostRetired {
+		where = append(where, "h.retired_at != 0")
+	} else {
+		where = append(where, "h.retired_at = 0")
+	}
+	switch f.Status {
+	case patchbay.HostActive:
+		where = append(where, "NOT "+awaySQL, "NOT "+goneSQL)
+		args = append(args, now, now, dormantAfter)
+	case patchbay.HostStale:
+		where = append(where, awaySQL, "NOT "+goneSQL)
+		args = append(args, now, now, dormantAfter)
+	case patchbay.HostDormant:
+		where = append(where, goneSQL)
+		args = append(args, now, dormantAfter)
+	}
 	for _, k := range slices.Sorted(maps.Keys(f.Labels)) {
 		if col, ok := assetColumn(k); ok {
 			where = append(where, "h."+col+" = ?")
@@ -315,15 +346,8 @@ func hostWhere(f patchbay.HostFilter) (string, []any, error) {
 		where = append(where, "h.security_updates_count > 0")
 	}
 	if f.Stale {
-		where = append(where, staleSQL)
-		args = append(args, nanos(f.Now))
-	}
-	if f.Active {
-		where = append(where, "NOT ("+staleSQL+")")
-		args = append(args, nanos(f.Now))
-	}
-	if len(where) == 0 {
-		return "", args, nil
+		where = append(where, "("+awaySQL+" OR "+goneSQL+")")
+		args = append(args, now, now, dormantAfter)
 	}
 	return "WHERE " + strings.Join(where, " AND "), args, nil
 }

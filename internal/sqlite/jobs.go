@@ -26,8 +26,12 @@ func insertJob(ctx context.Context, tx *sql.Tx, j patchbay.JobRecord) error {
 	if state == "" {
 		state = patchbay.JobQueued
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (id, host_id, rollout_id, payload, state, queued_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		j.Job.ID, j.HostID, rollout, string(payload), string(state), nanos(j.QueuedAt))
+	priority := 0
+	if j.Job.CatchUp {
+		priority = 1
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO jobs (id, host_id, rollout_id, payload, state, queued_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		j.Job.ID, j.HostID, rollout, string(payload), string(state), nanos(j.QueuedAt), priority)
 	switch {
 	case isUnique(err):
 		return patchbay.Errorf(patchbay.ECONFLICT, "job %s exists already", j.Job.ID)
@@ -63,7 +67,8 @@ func finishJob(ctx context.Context, tx *sql.Tx, res patchbay.JobResult, now time
 	return nil
 }
 
-// PendingJobs returns the host's jobs that are not done, oldest first, and
+// PendingJobs returns the host's jobs that are not done, catch-up jobs
+// first, then oldest first, and
 // marks the queued ones delivered. A job of an aborted rollout that was
 // never delivered is never delivered.
 func (db *DB) PendingJobs(ctx context.Context, hostID int64, now time.Time) ([]patchbay.Job, error) {
@@ -83,7 +88,7 @@ func (db *DB) PendingJobs(ctx context.Context, hostID int64, now time.Time) ([]p
 	err = db.writeTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT payload FROM jobs WHERE host_id = ? AND state <> 'done'
 			AND NOT (state = 'queued' AND rollout_id IN (SELECT id FROM rollouts WHERE state = 'aborted'))
-			ORDER BY queued_at, id`, hostID)
+			ORDER BY priority DESC, queued_at, id`, hostID)
 		if err != nil {
 			return err
 		}

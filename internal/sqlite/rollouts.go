@@ -152,11 +152,14 @@ func (db *DB) ListRollouts(ctx context.Context) ([]patchbay.Rollout, error) {
 	return list, nil
 }
 
-// ActiveRollouts lists the ids of running and paused rollouts.
+// ActiveRollouts lists the ids of running and paused rollouts, and of
+// the others with hosts running (a catch-up, hosts in flight when a
+// rollout halted): the scheduler times their hosts out.
 func (db *DB) ActiveRollouts(ctx context.Context) ([]int64, error) {
 	ids := []int64{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM rollouts WHERE state IN ('running', 'paused') ORDER BY id`)
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM rollouts WHERE state IN ('running', 'paused')
+			UNION SELECT DISTINCT rollout_id FROM rollout_hosts WHERE state = 'running' ORDER BY 1`)
 		if err != nil {
 			return err
 		}
@@ -176,15 +179,30 @@ func (db *DB) ActiveRollouts(ctx context.Context) ([]int64, error) {
 	return ids, nil
 }
 
+// MissedRollouts lists the rollouts in which host is missed.
+func (db *DB) MissedRollouts(ctx context.Context, hostID int64) ([]int64, error) {
+	ids, err := queryAll(ctx, db.read, func(row interface{ Scan(...any) error }) (int64, error) {
+		var id int64
+		return id, row.Scan(&id)
+	}, `SELECT rollout_id FROM rollout_hosts WHERE host_id = ? AND state = 'missed' ORDER BY rollout_id`, hostID)
+	if err != nil {
+		return nil, fmt.Errorf("missed rollouts of host %d: %w", hostID, err)
+	}
+	return ids, nil
+}
+
 // hostRuns reads a rollout's host runs, with their frozen patch sets only
 // when withPatches is set.
 func hostRuns(ctx context.Context, tx *sql.Tx, id int64, withPatches bool) ([]patchbay.HostRun, error) {
 	patchesCol := `'', ''`
 	if withPatches {
-		patchesCol = `patches, excluded`
+		patchesCol = `rh.patches, rh.excluded`
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT host_id, hostname, ring, state, attempts, failures, started_at, finished_at,
-		reason, failed_gate, job_id, phase, phase_since, rebooted, `+patchesCol+` FROM rollout_hosts WHERE rollout_id = ? ORDER BY ring, hostname, host_id`, id)
+	rows, err := tx.QueryContext(ctx, `SELECT rh.host_id, rh.hostname, rh.ring, rh.state, rh.attempts, rh.failures, rh.started_at, rh.finished_at,
+		rh.reason, rh.failed_gate, rh.job_id, rh.phase, rh.phase_since, rh.rebooted, rh.catch_up,
+		h.last_seen, h.interval_seconds, NOT `+notImageSQL+`, `+patchesCol+`
+		FROM rollout_hosts rh JOIN hosts h ON h.id = rh.host_id
+		WHERE rh.rollout_id = ? ORDER BY rh.ring, rh.hostname, rh.host_id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -195,13 +213,16 @@ func hostRuns(ctx context.Context, tx *sql.Tx, id int64, withPatches bool) ([]pa
 		var (
 			state, patches, excluded      string
 			started, finished, phaseSince int64
+			lastSeen                      int64
 		)
 		if err := rows.Scan(&h.HostID, &h.Hostname, &h.Ring, &state, &h.Attempts, &h.Failures, &started, &finished,
-			&h.Reason, &h.FailedGate, &h.JobID, &h.Phase, &phaseSince, &h.Rebooted, &patches, &excluded); err != nil {
+			&h.Reason, &h.FailedGate, &h.JobID, &h.Phase, &phaseSince, &h.Rebooted, &h.CatchUp,
+			&lastSeen, &h.HostInterval, &h.HostImage, &patches, &excluded); err != nil {
 			return nil, err
 		}
 		h.State = patchbay.HostRunState(state)
 		h.StartedAt, h.FinishedAt, h.PhaseSince = fromNanos(started), fromNanos(finished), fromNanos(phaseSince)
+		h.HostLastSeen = fromNanos(lastSeen)
 		if withPatches {
 			if err := json.Unmarshal([]byte(patches), &h.Patches); err != nil {
 				return nil, fmt.Errorf("host %d: patches: %w", h.HostID, err)
@@ -315,10 +336,10 @@ func (db *DB) UpdateRollout(ctx context.Context, id int64, fn func(patchbay.Roll
 				return patchbay.Errorf(patchbay.EINVALID, "host %d: unknown state %q", h.HostID, h.State)
 			}
 			res, err := tx.ExecContext(ctx, `UPDATE rollout_hosts SET ring = ?, state = ?, attempts = ?, failures = ?, started_at = ?,
-				finished_at = ?, reason = ?, failed_gate = ?, job_id = ?, phase = ?, phase_since = ?, rebooted = ?
+				finished_at = ?, reason = ?, failed_gate = ?, job_id = ?, phase = ?, phase_since = ?, rebooted = ?, catch_up = ?
 				WHERE rollout_id = ? AND host_id = ?`,
 				h.Ring, string(h.State), h.Attempts, h.Failures, nanos(h.StartedAt), nanos(h.FinishedAt),
-				h.Reason, h.FailedGate, h.JobID, h.Phase, nanos(h.PhaseSince), boolInt(h.Rebooted), id, h.HostID)
+				h.Reason, h.FailedGate, h.JobID, h.Phase, nanos(h.PhaseSince), boolInt(h.Rebooted), boolInt(h.CatchUp), id, h.HostID)
 			if err != nil {
 				return err
 			}
@@ -348,6 +369,11 @@ func (db *DB) UpdateRollout(ctx context.Context, id int64, fn func(patchbay.Roll
 		}
 		if u.Finish != nil {
 			if err := finishJob(ctx, tx, *u.Finish, u.FinishAt); err != nil {
+				return err
+			}
+		}
+		for _, e := range u.HostEvents {
+			if err := db.insertEvents(ctx, tx, e.HostID, []patchbay.Event{e}, e.Time); err != nil {
 				return err
 			}
 		}

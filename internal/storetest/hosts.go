@@ -188,7 +188,11 @@ func testListHostsStale(t *testing.T, s patchbay.Store) {
 		{"default interval", at(15*time.Minute + time.Nanosecond), []int64{minute.ID, none.ID}},
 		{"long interval", at(2*time.Hour + time.Nanosecond), []int64{hour.ID, minute.ID, none.ID}},
 		{"long interval, not yet", at(2 * time.Hour), []int64{minute.ID, none.ID}},
+		{"dormant ones are stale too", at(50 * time.Hour), []int64{hour.ID, minute.ID, none.ID}},
 	}
+	// Dormant after 90 minutes unseen (the hourly host was seen an hour
+	// before the others).
+	lc := patchbay.Lifecycle{DormantAfter: 90 * time.Minute}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hosts, err := s.ListHosts(ctx, patchbay.HostFilter{Stale: true, Now: tt.now})
@@ -196,20 +200,31 @@ func testListHostsStale(t *testing.T, s patchbay.Store) {
 			if diff := cmp.Diff(tt.want, hostIDs(hosts)); diff != "" {
 				t.Errorf("stale ids (-want +got):\n%s", diff)
 			}
-			// The SQL filter and Host.StatusAt agree.
+			// The SQL filters and Host.StatusAt agree, status by status.
 			all, err := s.ListHosts(ctx, patchbay.HostFilter{})
 			must(t, err)
-			byStatus := []int64{}
-			for _, h := range all {
-				if h.StatusAt(tt.now) == patchbay.HostStale {
-					byStatus = append(byStatus, h.ID)
+			for _, st := range []patchbay.HostStatus{patchbay.HostActive, patchbay.HostStale, patchbay.HostDormant} {
+				byStatus := []int64{}
+				for _, h := range all {
+					if h.StatusAt(tt.now, lc) == st {
+						byStatus = append(byStatus, h.ID)
+					}
 				}
-			}
-			if diff := cmp.Diff(byStatus, hostIDs(hosts)); diff != "" {
-				t.Errorf("filter disagrees with StatusAt (-StatusAt +filter):\n%s", diff)
+				hosts, err := s.ListHosts(ctx, patchbay.HostFilter{Status: st, Now: tt.now, DormantAfter: lc.DormantAfter})
+				must(t, err)
+				if diff := cmp.Diff(byStatus, hostIDs(hosts)); diff != "" {
+					t.Errorf("status %s: filter disagrees with StatusAt (-StatusAt +filter):\n%s", st, diff)
+				}
+				n, err := s.CountHosts(ctx, patchbay.HostFilter{Status: st, Now: tt.now, DormantAfter: lc.DormantAfter})
+				must(t, err)
+				if n != len(byStatus) {
+					t.Errorf("status %s: CountHosts = %d, want %d", st, n, len(byStatus))
+				}
 			}
 		})
 	}
+	_, err = s.ListHosts(ctx, patchbay.HostFilter{Status: "gone", Now: at(0)})
+	wantCode(t, err, patchbay.EINVALID)
 	_, err = s.ListHosts(ctx, patchbay.HostFilter{Stale: true})
 	wantCode(t, err, patchbay.EINVALID)
 }

@@ -109,7 +109,7 @@ func testListHostsSortSearchCount(t *testing.T, s patchbay.Store) {
 		{"by packages", patchbay.HostFilter{Sort: patchbay.SortPackages}, []int64{a, a2, b, c}},
 		{"search is a case-insensitive substring", patchbay.HostFilter{Search: "LPH"}, []int64{a, a2}},
 		{"search takes % literally", patchbay.HostFilter{Search: "%"}, []int64{}},
-		{"active", patchbay.HostFilter{Active: true, Now: now}, []int64{b}},
+		{"active", patchbay.HostFilter{Status: patchbay.HostActive, Now: now}, []int64{b}},
 		{"stale", patchbay.HostFilter{Stale: true, Now: now}, []int64{a, a2, c}},
 		{"search with filters and page", patchbay.HostFilter{Search: "a", NeedsReboot: true, Limit: 1, Offset: 1}, []int64{a2}},
 	}
@@ -134,6 +134,6 @@ func testListHostsSortSearchCount(t *testing.T, s patchbay.Store) {
 	}
 	_, err = s.ListHosts(ctx, patchbay.HostFilter{Sort: "name; DROP TABLE hosts"})
 	wantCode(t, err, patchbay.EINVALID)
-	_, err = s.CountHosts(ctx, patchbay.HostFilter{Active: true})
+	_, err = s.CountHosts(ctx, patchbay.HostFilter{Status: patchbay.HostActive})
 	wantCode(t, err, patchbay.EINVALID)
 }

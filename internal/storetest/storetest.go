@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"FindHost", testFindHost},
 		{"ListHostsFilters", testListHostsFilters},
 		{"ListHostsStale", testListHostsStale},
+		{"RetireHost", testRetireHost},
 		{"UpdateHost", testUpdateHost},
 		{"Heartbeat", testHeartbeat},
 		{"InventoryRoundTrip", testInventoryRoundTrip},

@@ -40,6 +40,9 @@ func TestDashboardFindingsTrendRollouts(t *testing.T) {
 	inv.Packages[0].Version, inv.Packages[0].SourceVersion = "1.0-2", "1.0-2" // pkg0000 fixed
 	f.report(t, reenrol(t, f, web3), inv)
 	f.clock.set(now)
+	for _, n := range []string{"web1", "web2", "web3"} {
+		checkIn(t, f, n) // not away when the rollout reaches them
+	}
 
 	d, err := f.svc.CreateRollout(f.admin, patchbay.Rollout{Name: "web-security", Policy: patchbay.PolicySecurity,
 		Rings: []patchbay.Ring{{Name: "canary", Count: 1, MaxConcurrency: 1}, {Name: "rest", Percent: 100, MaxConcurrency: 2}}})

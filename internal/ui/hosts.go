@@ -19,7 +19,7 @@ type hostsQuery struct {
 	Search   string
 	Labels   string // "key=value key2=value2"
 	OS       string
-	Status   string // "", "active", "stale"
+	Status   string // "", "away" (stale or dormant), or a patchbay.HostStatus
 	Security bool
 	Updates  bool
 	Reboot   bool
@@ -43,14 +43,14 @@ func parseHostsQuery(q url.Values) (hostsQuery, patchbay.HostFilter, error) {
 		return hq, f, patchbay.Errorf(patchbay.EINVALID, "unknown sort %q", hq.Sort)
 	}
 	f.Sort = hq.Sort
-	switch hq.Status {
-	case "":
-	case "active":
-		f.Active = true
-	case "stale":
+	switch st := patchbay.HostStatus(hq.Status); {
+	case st == "":
+	case st == "away":
 		f.Stale = true
+	case slices.Contains(patchbay.HostStatuses, st):
+		f.Status = st
 	default:
-		return hq, f, patchbay.Errorf(patchbay.EINVALID, "status %q: want active or stale", hq.Status)
+		return hq, f, patchbay.Errorf(patchbay.EINVALID, "status %q: want active, stale, dormant, retired or away", hq.Status)
 	}
 	if hq.Labels != "" {
 		f.Labels = map[string]string{}

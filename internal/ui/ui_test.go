@@ -252,7 +252,7 @@ func TestHostListFilters(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"sort=name--drop", "status=dormant", "page=0", "label=novalue"} {
+	for _, bad := range []string{"sort=name--drop", "status=gone", "page=0", "label=novalue"} {
 		if r := b.get("/hosts?" + bad); r.status != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400", bad, r.status)
 		}
@@ -388,6 +388,23 @@ func reenrol(t *testing.T, f *fixture, h patchbay.Host) string {
 		t.Fatal(err)
 	}
 	return res.Credential
+}
+
+// checkIn makes host name check in now (by re-enrolling it and sending a
+// heartbeat), so that it is not away when a rollout reaches it.
+func checkIn(t *testing.T, f *fixture, name string) {
+	t.Helper()
+	h, err := f.svc.Host(f.admin, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.svc.Authenticate(t.Context(), reenrol(t, f, h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Heartbeat(patchbay.NewContext(t.Context(), p), patchbay.Heartbeat{SchemaVersion: patchbay.InventorySchemaVersion}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestEditAssets(t *testing.T) {
