@@ -125,7 +125,8 @@ func Parse(data []byte) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil {
 		return Config{}, fmt.Errorf("parse: %w", err)
 	}
-	if dec.More() {
+	// Not dec.More: it reports false before a stray ']' or '}'.
+	if _, err := dec.Token(); err != io.EOF {
 		return Config{}, errors.New("parse: data after the JSON object")
 	}
 	if err := cfg.Validate(); err != nil {

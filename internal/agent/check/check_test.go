@@ -164,6 +164,8 @@ func TestParse(t *testing.T) {
 		{"timeout too long", `{"checks":[{"name":"a","type":"nagios","command":["x"],"timeout":"1h"}]}`, "timeout 1h0m0s out of range"},
 		{"negative timeout", `{"checks":[{"name":"a","type":"nagios","command":["x"],"timeout":"-1s"}]}`, "out of range"},
 		{"trailing data", `{"checks":[]} {}`, "data after the JSON object"},
+		{"stray bracket", `{"checks":[]} ]`, "data after the JSON object"},
+		{"stray brace", `{"checks":[]}}`, "data after the JSON object"},
 		{"not json", `checks: []`, "parse:"},
 	}
 	for _, tt := range bad {
