@@ -155,3 +155,33 @@ func testRetireHost(t *testing.T, s patchbay.Store) {
 		t.Errorf("timeline = %+v", ev)
 	}
 }
+
+// testCatchUpJobsFirst: a catch-up job is handed out before the host's
+// older jobs.
+func testCatchUpJobsFirst(t *testing.T, s patchbay.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s)
+	a := f.enroll("m-a", "a", at(0))
+	def := testRollout()
+	def.State = patchbay.RolloutRunning
+	r, err := s.CreateRollout(ctx, def, []patchbay.HostRun{{HostID: a.ID, Hostname: "a", State: patchbay.HostPending,
+		Patches: []patchbay.PackageVersion{{Name: "bash", Version: "5.2.15-2+b7"}}}}, nil)
+	must(t, err)
+	queue := func(id string, catchUp bool, when time.Time) {
+		must(t, s.UpdateRollout(ctx, r.ID, func(r patchbay.Rollout, _ []patchbay.HostRun) (*patchbay.RolloutUpdate, error) {
+			return &patchbay.RolloutUpdate{Rollout: r, Jobs: []patchbay.JobRecord{{Job: patchbay.Job{ID: id, Action: patchbay.JobInstall, CatchUp: catchUp}, HostID: a.ID, QueuedAt: when}}}, nil
+		}))
+	}
+	queue("older", false, at(time.Minute))
+	queue("catch-up", true, at(2*time.Minute))
+	queue("newer", false, at(3*time.Minute))
+	jobs, err := s.PendingJobs(ctx, a.ID, at(4*time.Minute))
+	must(t, err)
+	var ids []string
+	for _, j := range jobs {
+		ids = append(ids, j.ID)
+	}
+	if diff := cmp.Diff([]string{"catch-up", "older", "newer"}, ids); diff != "" {
+		t.Errorf("PendingJobs order (-want +got):\n%s", diff)
+	}
+}

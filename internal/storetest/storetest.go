@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"ListHostsFilters", testListHostsFilters},
 		{"ListHostsStale", testListHostsStale},
 		{"RetireHost", testRetireHost},
+		{"CatchUpJobsFirst", testCatchUpJobsFirst},
 		{"UpdateHost", testUpdateHost},
 		{"Heartbeat", testHeartbeat},
 		{"InventoryRoundTrip", testInventoryRoundTrip},
