@@ -74,7 +74,7 @@ type Decision struct {
 // ringStats are the counts of one ring at a tick.
 type ringStats struct {
 	pending, running, done, failed int
-	away                           int // pending hosts that are away
+	away                           int       // pending hosts that are away
 	lastSucceeded                  time.Time // latest FinishedAt of a succeeded host
 }
 
