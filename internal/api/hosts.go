@@ -11,11 +11,13 @@ import (
 	"github.com/patchbay/patchbay/internal/web"
 )
 
-// listHosts: GET /api/v1/hosts?label=k=v&os=debian&stale=true&needs_reboot=true
-// &has_updates=true&security_updates=true&limit=100&offset=0
+// listHosts: GET /api/v1/hosts?label=k=v&os=debian&status=dormant&stale=true
+// &needs_reboot=true&has_updates=true&security_updates=true&limit=100&offset=0
+// (stale=true: stale or dormant; status: exactly one status, retired
+// hosts only with status=retired)
 func (a *API) listHosts(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := patchbay.HostFilter{OSID: q.Get("os"), Labels: map[string]string{}}
+	f := patchbay.HostFilter{OSID: q.Get("os"), Labels: map[string]string{}, Status: patchbay.HostStatus(q.Get("status"))}
 	for _, l := range q["label"] {
 		k, v, ok := strings.Cut(l, "=")
 		if !ok || k == "" {
@@ -139,4 +141,37 @@ func ParseSince(s string) (time.Duration, error) {
 		return 0, web.Errorf("since %q: want a duration like 7d, 36h or 90m", s)
 	}
 	return d, nil
+}
+
+// retireHost: POST /api/v1/hosts/{ref}/retire with {"reason": "..."}.
+func (a *API) retireHost(w http.ResponseWriter, r *http.Request) error {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if err := web.DecodeJSON(w, r, smallBodyLimit, &body); err != nil {
+		return err
+	}
+	h, err := a.svc.RetireHost(r.Context(), r.PathValue("ref"), strings.TrimSpace(body.Reason))
+	if err != nil {
+		return err
+	}
+	return web.WriteJSON(w, http.StatusOK, h)
+}
+
+// unretireHost: POST /api/v1/hosts/{ref}/unretire.
+func (a *API) unretireHost(w http.ResponseWriter, r *http.Request) error {
+	h, err := a.svc.UnretireHost(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	return web.WriteJSON(w, http.StatusOK, h)
+}
+
+// dormantReport: GET /api/v1/reports/dormant.
+func (a *API) dormantReport(w http.ResponseWriter, r *http.Request) error {
+	rep, err := a.svc.DormantReport(r.Context())
+	if err != nil {
+		return err
+	}
+	return web.WriteJSON(w, http.StatusOK, rep)
 }

@@ -58,6 +58,9 @@ func (a *API) Routes() []Route {
 		{"GET", "/api/v1/hosts/{ref}/updates", false, a.hostUpdates},
 		{"GET", "/api/v1/hosts/{ref}/history", false, a.hostHistory},
 		{"GET", "/api/v1/hosts/{ref}/findings", false, a.hostFindings},
+		{"POST", "/api/v1/hosts/{ref}/retire", false, a.retireHost},
+		{"POST", "/api/v1/hosts/{ref}/unretire", false, a.unretireHost},
+		{"GET", "/api/v1/reports/dormant", false, a.dormantReport},
 
 		{"POST", "/api/v1/advisories", false, a.importAdvisories},
 		{"GET", "/api/v1/advisories", false, a.listAdvisories},

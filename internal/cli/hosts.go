@@ -17,11 +17,12 @@ import (
 func (e *env) hostsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "hosts",
-		Short: "Hosts: list, show, packages, updates, history, set",
+		Short: "Hosts: list, show, packages, updates, history, set, retire, unretire, dormant",
 		Long:  "HOST is a host id, a hostname or a machine-id.",
 	}
 	cmd.AddCommand(e.hostsListCommand(), e.hostsShowCommand(), e.hostsPackagesCommand(),
-		e.hostsUpdatesCommand(), e.hostsHistoryCommand(), e.hostsSetCommand())
+		e.hostsUpdatesCommand(), e.hostsHistoryCommand(), e.hostsSetCommand(),
+		e.hostsRetireCommand(), e.hostsUnretireCommand(), e.hostsDormantCommand())
 	return cmd
 }
 
@@ -31,11 +32,15 @@ func (e *env) hostsListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List hosts",
 		Example: `  patchbay hosts list --security-updates
-  patchbay hosts list --label env=prod --os debian -o json`,
+  patchbay hosts list --label env=prod --os debian -o json
+  patchbay hosts list --status dormant`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := e.printer()
 			if err != nil {
+				return err
+			}
+			if err := hostStatusFlag(q.Status); err != nil {
 				return err
 			}
 			for _, l := range q.Labels {
@@ -65,7 +70,8 @@ func (e *env) hostsListCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringArrayVar(&q.Labels, "label", nil, "only hosts with this label or asset field (key=value; repeatable)")
 	f.StringVar(&q.OS, "os", "", "only hosts of this OS id (debian, ubuntu, almalinux ...)")
-	f.BoolVar(&q.Stale, "stale", false, "only hosts that missed 3 check-ins")
+	f.BoolVar(&q.Stale, "stale", false, "only hosts that missed 3 check-ins (stale and dormant ones)")
+	f.StringVar((*string)(&q.Status), "status", "", "only hosts in this status: active, stale, dormant or retired (retired hosts are listed only so)")
 	f.BoolVar(&q.NeedsReboot, "needs-reboot", false, "only hosts that need a reboot")
 	f.BoolVar(&q.HasUpdates, "has-updates", false, "only hosts with pending updates")
 	f.BoolVar(&q.SecurityUpdates, "security-updates", false, "only hosts with pending security updates")
@@ -104,7 +110,7 @@ func (e *env) hostsShowCommand() *cobra.Command {
 					{"package_manager", dash(h.PackageManager)}, {"packages", strconv.Itoa(h.PackagesCount)},
 					{"updates", fmt.Sprintf("%d (%d security)", h.UpdatesCount, h.SecurityUpdatesCount)},
 					{"reboot_required", yesNo(h.RebootRequired) + reasons(h.RebootReasons)},
-					{"status", string(h.Status)}, {"last_seen", ago(h.LastSeen, now)}, {"boot_id", dash(h.BootID)},
+					{"status", string(h.Status) + retiredNote(h)}, {"last_seen", ago(h.LastSeen, now)}, {"boot_id", dash(h.BootID)},
 					{"ip_addresses", dash(strings.Join(h.IPAddresses, ", "))},
 					{"owner", dash(h.Assets.Owner)}, {"environment", dash(h.Assets.Environment)}, {"role", dash(h.Assets.Role)},
 					{"criticality", dash(h.Assets.Criticality)}, {"location", dash(h.Assets.Location)},
@@ -117,6 +123,18 @@ func (e *env) hostsShowCommand() *cobra.Command {
 			})
 		},
 	}
+}
+
+// retiredNote says when, by whom and why a retired host was retired.
+func retiredNote(h patchbay.Host) string {
+	if h.RetiredAt.IsZero() {
+		return ""
+	}
+	note := fmt.Sprintf(" (since %s, by %s", h.RetiredAt.UTC().Format(time.DateOnly), h.RetiredBy)
+	if h.RetiredReason != "" {
+		note += ": " + h.RetiredReason
+	}
+	return note + ")"
 }
 
 func reasons(r []string) string {

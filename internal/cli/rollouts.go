@@ -149,6 +149,7 @@ the second Tuesday), offset moves it by days (offset=4d: the Saturday after).`,
 	f.StringVar(&reboot, "reboot", string(patchbay.RebootIfRequired), "reboot hosts after their patch: never, if-required (the host says so after the patch) or always")
 	f.StringVar(&rebootWait, "reboot-timeout", "15m", "a rebooting host must come back with a new boot id within this, or it fails")
 	f.BoolVar(&def.RestartServices, "restart-services", false, "on hosts not rebooted, restart the services still running replaced libraries")
+	f.BoolVar(&def.NoCatchUp, "no-catch-up", false, "a host away (stale or dormant) when its ring runs stays missed; by default it catches up when it checks in again")
 	return cmd
 }
 
@@ -381,6 +382,11 @@ func writeRollout(w io.Writer, d patchbay.RolloutDetail, now time.Time) error {
 		restart = ", services running replaced libraries restarted"
 	}
 	fmt.Fprintf(w, "Reboot %s (back within %s)%s\n", r.Reboot.OrDefault(), r.RebootWait(), restart)
+	if r.NoCatchUp {
+		fmt.Fprintln(w, "Hosts away when their ring runs stay missed (no catch-up)")
+	} else {
+		fmt.Fprintln(w, "Hosts away when their ring runs catch up when they check in again")
+	}
 	if r.Window != nil {
 		fmt.Fprintf(w, "Window %q for %s in %s", r.Window.Cron, r.Window.Duration, r.Window.TimeZone)
 		if r.Window.DayOffset != 0 {

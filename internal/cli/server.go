@@ -33,6 +33,9 @@ type serverFlags struct {
 	// printed once, and ends its sessions.
 	resetAdminPassword bool
 	feedInterval       time.Duration // how often each advisory feed source is synced
+	// dormantAfter and retireAfter are the host lifecycle's periods
+	// ("14d" or a duration).
+	dormantAfter, retireAfter string
 }
 
 func (f *serverFlags) register(cmd *cobra.Command) {
@@ -44,6 +47,8 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.tlsCA, "tls-ca", "", "CA certificate agents pin when --tls-cert is given (default: last certificate in --tls-cert)")
 	fl.StringArrayVar(&f.sans, "tls-san", nil, "extra host name or IP address for the generated serving certificate (repeatable)")
 	fl.DurationVar(&f.feedInterval, "feed-interval", service.DefaultFeedInterval, "how often the server syncs each advisory feed source (patchbay advisories sources)")
+	fl.StringVar(&f.dormantAfter, "dormant-after", "14d", "a host unseen this long is dormant (days like 14d, or a duration)")
+	fl.StringVar(&f.retireAfter, "retire-after", "90d", "a host unseen this long is proposed for retirement in the dormant report")
 	fl.BoolVar(&f.resetAdminPassword, "reset-admin-password", false, "give the web UI's admin user a new password (printed once) and sign it out everywhere")
 }
 
@@ -77,6 +82,16 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 	if err != nil {
 		return nil, usagef("--listen %q: want host:port", f.listen)
 	}
+	var life patchbay.Lifecycle
+	if life.DormantAfter, err = parseDays("dormant-after", f.dormantAfter); err != nil {
+		return nil, err
+	}
+	if life.RetireAfter, err = parseDays("retire-after", f.retireAfter); err != nil {
+		return nil, err
+	}
+	if err := life.Validate(); err != nil {
+		return nil, usagef("%s", patchbay.ErrorMessage(err))
+	}
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -93,7 +108,7 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 	if err != nil {
 		return nil, err
 	}
-	svc := service.New(store, service.Options{Logger: logger, CAHash: bundle.CAHash})
+	svc := service.New(store, service.Options{Logger: logger, CAHash: bundle.CAHash, Lifecycle: life})
 	admin, err := ensureAdminToken(ctx, svc, filepath.Join(f.dataDir, adminTokenFile))
 	if err != nil {
 		store.Close()

@@ -117,7 +117,8 @@ func (c *Client) PutInventory(ctx context.Context, inv patchbay.Inventory) error
 type HostQuery struct {
 	Labels          []string // "k=v"
 	OS              string
-	Stale           bool
+	Status          patchbay.HostStatus // exactly this status (retired hosts only so)
+	Stale           bool                // stale or dormant
 	NeedsReboot     bool
 	HasUpdates      bool
 	SecurityUpdates bool
@@ -132,6 +133,9 @@ func (c *Client) ListHosts(ctx context.Context, q HostQuery) ([]patchbay.Host, e
 	}
 	if q.OS != "" {
 		v.Set("os", q.OS)
+	}
+	if q.Status != "" {
+		v.Set("status", string(q.Status))
 	}
 	for name, on := range map[string]bool{"stale": q.Stale, "needs_reboot": q.NeedsReboot, "has_updates": q.HasUpdates, "security_updates": q.SecurityUpdates} {
 		if on {
@@ -156,6 +160,24 @@ func hostPath(ref string, rest string) string {
 func (c *Client) Host(ctx context.Context, ref string) (patchbay.Host, error) {
 	var out patchbay.Host
 	return out, c.do(ctx, "GET", hostPath(ref, ""), nil, &out)
+}
+
+// RetireHost retires a host, with a reason for its timeline.
+func (c *Client) RetireHost(ctx context.Context, ref, reason string) (patchbay.Host, error) {
+	var out patchbay.Host
+	return out, c.do(ctx, "POST", hostPath(ref, "/retire"), map[string]string{"reason": reason}, &out)
+}
+
+// UnretireHost takes a retired host back.
+func (c *Client) UnretireHost(ctx context.Context, ref string) (patchbay.Host, error) {
+	var out patchbay.Host
+	return out, c.do(ctx, "POST", hostPath(ref, "/unretire"), nil, &out)
+}
+
+// DormantReport lists the dormant hosts.
+func (c *Client) DormantReport(ctx context.Context) (patchbay.DormantReport, error) {
+	var out patchbay.DormantReport
+	return out, c.do(ctx, "GET", "/api/v1/reports/dormant", nil, &out)
 }
 
 // SetHost sets asset fields and labels.
