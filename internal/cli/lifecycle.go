@@ -93,7 +93,7 @@ security updates it had pending.`,
 			if p.format != "json" {
 				defer func() {
 					fmt.Fprintf(p.w, "\n%d dormant hosts (unseen for %s), %d proposed for retirement (unseen for %s): patchbay hosts retire HOST\n",
-						len(rep.Hosts), days(rep.Lifecycle.DormantAfter), rep.ProposedForRetirement, days(rep.Lifecycle.RetireAfter))
+						len(rep.Hosts), patchbay.FormatDuration(rep.Lifecycle.DormantAfter), rep.ProposedForRetirement, patchbay.FormatDuration(rep.Lifecycle.RetireAfter))
 				}()
 			}
 			return p.print(rep, []string{"ID", "HOSTNAME", "OWNER", "ENV", "LAST SEEN", "DAYS", "FINDINGS", "CRITICAL", "HIGH", "KEV", "SECURITY UPDATES", "PROPOSAL"}, func() [][]string {
@@ -112,14 +112,6 @@ security updates it had pending.`,
 			})
 		},
 	}
-}
-
-// days renders a period in days when it is whole days ("14d").
-func days(d time.Duration) string {
-	if d > 0 && d%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
-	}
-	return d.String()
 }
 
 // parseDays reads a period of whole days ("14d") or a Go duration

@@ -30,6 +30,12 @@ func New(baseURL, token string, tlsConfig *tls.Config) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConfig
 	tr.MaxIdleConnsPerHost = 4
+	// A connection that went dead without a reset (a cut network, a host
+	// that vanished) would hold every request on it until TCP gives up:
+	// ping it after 10 s without a frame, and drop it if no answer comes
+	// within 5 s, so that an agent's check-ins resume soon after the
+	// network does.
+	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: 10 * time.Second, PingTimeout: 5 * time.Second}
 	return &Client{
 		base:  strings.TrimRight(baseURL, "/"),
 		token: token,

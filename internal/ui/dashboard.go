@@ -51,7 +51,7 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if err := errors.Join(errs[:]...); err != nil {
 		return err
 	}
-	d := dashboardPage{O: o, Status: newStatusBar(o.Active, o.Stale), Findings: exp.Counts}
+	d := dashboardPage{O: o, Status: newStatusBar(o.Active, o.Stale+o.Dormant), Findings: exp.Counts}
 	bars := make([]barInput, len(o.MostExposed))
 	for i, h := range o.MostExposed {
 		bars[i] = barInput{Label: h.Hostname, Href: hostHref(h.ID), Value: h.SecurityUpdatesCount}

@@ -185,6 +185,42 @@ func (u *UI) saveAssets(w http.ResponseWriter, r *http.Request) error {
 	return redirect(w, r, hostHref(h.ID)+"?saved=1#assets")
 }
 
+// retireHost: POST /hosts/{id}/retire with a reason.
+func (u *UI) retireHost(w http.ResponseWriter, r *http.Request) error {
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if len(reason) > 200 {
+		return web.Errorf("reason: at most 200 characters")
+	}
+	h, err := u.svc.RetireHost(r.Context(), r.PathValue("id"), reason)
+	if err != nil {
+		return err
+	}
+	return redirect(w, r, hostHref(h.ID)+"#retired")
+}
+
+// unretireHost: POST /hosts/{id}/unretire.
+func (u *UI) unretireHost(w http.ResponseWriter, r *http.Request) error {
+	h, err := u.svc.UnretireHost(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return redirect(w, r, hostHref(h.ID))
+}
+
+// dormantPage is the dormant report.
+type dormantPage struct {
+	R patchbay.DormantReport
+}
+
+// dormant: GET /reports/dormant.
+func (u *UI) dormant(w http.ResponseWriter, r *http.Request) error {
+	rep, err := u.svc.DormantReport(r.Context())
+	if err != nil {
+		return err
+	}
+	return u.render(w, r, http.StatusOK, "dormant", view{Title: "Dormant hosts", Nav: "hosts", Data: dormantPage{R: rep}})
+}
+
 // EventText describes an event in a few words for the timeline.
 func eventText(e patchbay.Event) string {
 	switch e.Kind {
@@ -206,6 +242,8 @@ func eventText(e patchbay.Event) string {
 		return "enrolled"
 	case patchbay.EventInventoryBaseline:
 		return "first inventory"
+	case patchbay.EventRetired, patchbay.EventUnretired, patchbay.EventCatchUp:
+		return e.Detail
 	}
 	return string(e.Kind)
 }

@@ -38,6 +38,7 @@ var funcs = template.FuncMap{
 	"join":     strings.Join,
 	"event":    eventText,
 	"age":      durationText,
+	"days":     patchbay.FormatDuration,
 	"list":     func(s ...string) []string { return s },
 }
 

@@ -300,7 +300,7 @@ func TestDashboard(t *testing.T) {
 	mustContain(t, r.body,
 		`<span class="n">3</span> hosts`, `<span class="n ok">2</span> active`, `<span class="n warn">1</span> stale`,
 		`<span class="n bad">2</span> with security updates`, `<span class="n warn">1</span> need a reboot`,
-		">Hosts by status: 2 active, 1 stale</title>",
+		">Hosts by status: 2 active, 1 stale or dormant</title>",
 		"<title>db1: 2</title>", "web&lt;1&gt;", // bars, hostnames escaped
 	)
 	if strings.Index(r.body, "<title>db1: 2</title>") > strings.Index(r.body, "<title>web&lt;1&gt;: 1</title>") {

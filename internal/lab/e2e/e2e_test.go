@@ -492,11 +492,12 @@ func logTail(t *testing.T, h *lab.Host) {
 	t.Logf("%s: agent log (last 30 lines):\n%s", h.Name(), strings.Join(lines[max(0, len(lines)-30):], "\n"))
 }
 
-// startServer runs `patchbay server` on a free loopback port with a
-// certificate that also names the lab's address, and writes a CLI config.
-func startServer(t *testing.T) *fleet {
+// startServer runs `patchbay server` (with extra arguments) on a free
+// loopback port with a certificate that also names the lab's address, and
+// writes a CLI config.
+func startServer(t *testing.T, extra ...string) *fleet {
 	t.Helper()
-	f := &fleet{Server: e2etest.StartServer(t, binary, "--tls-san", lab.RepoIP)}
+	f := &fleet{Server: e2etest.StartServer(t, binary, append([]string{"--tls-san", lab.RepoIP}, extra...)...)}
 	// The agents will reach it as https://169.254.77.1:PORT: the
 	// certificate must name that address.
 	tlsCfg, _ := pki.PoolConfig(f.CAPEM)

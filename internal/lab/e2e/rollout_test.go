@@ -330,7 +330,13 @@ func TestRolloutCanaryGateHalts(t *testing.T) {
 // agents' logs are printed when the test fails.
 func startFleet(t *testing.T, n int, agentArgs ...string) *fleet {
 	t.Helper()
-	f := startServer(t)
+	return startFleetServer(t, nil, n, agentArgs...)
+}
+
+// startFleetServer is startFleet with arguments for the server.
+func startFleetServer(t *testing.T, serverArgs []string, n int, agentArgs ...string) *fleet {
+	t.Helper()
+	f := startServer(t, serverArgs...)
 	tok := e2etest.Decode[patchbay.CreateTokenResponse](t, f.CLI(t, "tokens", "create", "--uses", fmt.Sprint(n), "-o", "json"))
 	_, port, _ := net.SplitHostPort(f.Addr)
 	f.lab = labtest.New(t, lab.Options{
