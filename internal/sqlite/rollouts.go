@@ -153,13 +153,19 @@ func (db *DB) ListRollouts(ctx context.Context) ([]patchbay.Rollout, error) {
 }
 
 // ActiveRollouts lists the ids of running and paused rollouts, and of
-// the others with hosts running (a catch-up, hosts in flight when a
-// rollout halted): the scheduler times their hosts out.
+// the others with hosts running that can time out (a catch-up, hosts in
+// flight when a rollout halted): the scheduler times their hosts out.
 func (db *DB) ActiveRollouts(ctx context.Context) ([]int64, error) {
 	ids := []int64{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
+		// A final rollout's running host can only change by a timeout:
+		// tick it only when one can come (a host timeout, or a reboot to
+		// come back from).
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM rollouts WHERE state IN ('running', 'paused')
-			UNION SELECT DISTINCT rollout_id FROM rollout_hosts WHERE state = 'running' ORDER BY 1`)
+			UNION SELECT r.id FROM rollouts r WHERE r.state NOT IN ('running', 'paused') AND EXISTS (
+				SELECT 1 FROM rollout_hosts rh WHERE rh.rollout_id = r.id AND rh.state = 'running'
+				AND (rh.phase = 'rebooting' OR coalesce(r.definition ->> '$.host_timeout', 0) > 0))
+			ORDER BY 1`)
 		if err != nil {
 			return err
 		}

@@ -40,6 +40,7 @@ func (u *UI) rolloutPolicies(ctx context.Context) ([]policyOption, error) {
 type rolloutForm struct {
 	Name, Policy, Target, Rings, Budget, HostTimeout string
 	Cron, Duration, TimeZone, Offset                 string // the maintenance window; all empty: none
+	NoCatchUp                                        bool   // hosts away when their ring runs stay missed
 
 	Policies []policyOption
 	Error    string // why the form was refused
@@ -54,7 +55,8 @@ func newRolloutForm() rolloutForm {
 func rolloutFormFrom(r *http.Request) rolloutForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	return rolloutForm{Name: v("name"), Policy: v("policy"), Target: v("target"), Rings: v("rings"), Budget: v("budget"),
-		HostTimeout: v("host_timeout"), Cron: v("cron"), Duration: v("duration"), TimeZone: v("tz"), Offset: v("offset")}
+		HostTimeout: v("host_timeout"), Cron: v("cron"), Duration: v("duration"), TimeZone: v("tz"), Offset: v("offset"),
+		NoCatchUp: v("no_catch_up") == "1"}
 }
 
 // fieldError is a refusal of one field of the form.
@@ -116,6 +118,7 @@ func (f rolloutForm) definition(policies []policyOption) (patchbay.Rollout, erro
 		}
 		def.Rings = append(def.Rings, g)
 	}
+	def.NoCatchUp = f.NoCatchUp
 	if def.Budget, err = patchbay.ParseFailureBudget(cmp.Or(f.Budget, "0")); err != nil {
 		return def, fieldError{"budget", err}
 	}

@@ -32,12 +32,14 @@ func TestNewRolloutForm(t *testing.T) {
 		t.Fatalf("form: status %d:\n%s", r.status, r.body)
 	}
 	mustContain(t, r.body, `action="/rollouts"`, `<option value="all" selected>`, `<option value="security">`,
-		"canary:count=1,canary\nrest:percent=100,concurrency=2</textarea>", `name="host_timeout" value="2h"`, `name="budget" value="0"`)
+		"canary:count=1,canary\nrest:percent=100,concurrency=2</textarea>", `name="host_timeout" value="2h"`, `name="budget" value="0"`,
+		`<input type="checkbox" id="r-no-catch-up" name="no_catch_up" value="1"> no catch-up`)
 	token := csrf(t, r.body)
 
 	good := url.Values{"csrf": {token}, "name": {"prod security"}, "policy": {"security"}, "target": {"env=prod"},
 		"rings":  {"canary:count=1,canary,gates=web\n\n# the rest, two at a time\n--ring 'rest:percent=100,concurrency=2,bake=10m'"},
-		"budget": {"10%"}, "host_timeout": {"90m"}, "cron": {"0 22 8-14 * 2"}, "duration": {"4h"}, "tz": {"Europe/London"}, "offset": {"4"}}
+		"budget": {"10%"}, "host_timeout": {"90m"}, "cron": {"0 22 8-14 * 2"}, "duration": {"4h"}, "tz": {"Europe/London"}, "offset": {"4"},
+		"no_catch_up": {"1"}}
 	with := func(k, v string) url.Values {
 		form := url.Values{}
 		for key, vs := range good {
@@ -108,7 +110,7 @@ func TestNewRolloutForm(t *testing.T) {
 		State: patchbay.RolloutDraft, CreatedAt: got.CreatedAt,
 		Rings: []patchbay.Ring{{Name: "canary", Count: 1, MaxConcurrency: 1, HealthGates: []string{"web"}, Canary: true},
 			{Name: "rest", Percent: 100, MaxConcurrency: 2, BakeTime: 10 * time.Minute}},
-		Budget: patchbay.FailureBudget{Percent: 10}, HostTimeout: 90 * time.Minute,
+		Budget: patchbay.FailureBudget{Percent: 10}, HostTimeout: 90 * time.Minute, NoCatchUp: true,
 		Window: &patchbay.Window{Cron: "0 22 8-14 * 2", Duration: 4 * time.Hour, TimeZone: "Europe/London", DayOffset: 4}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("created rollout (-want +got):\n%s", diff)
