@@ -41,6 +41,8 @@ type rolloutForm struct {
 	Name, Policy, Target, Rings, Budget, HostTimeout string
 	Cron, Duration, TimeZone, Offset                 string // the maintenance window; all empty: none
 	NoCatchUp                                        bool   // hosts away when their ring runs stay missed
+	Reboot, RebootTimeout                            string // reboot policy and how long a rebooting host may take to come back
+	RestartServices                                  bool   // hosts not rebooted restart services using replaced libraries
 
 	Policies []policyOption
 	Error    string // why the form was refused
@@ -49,14 +51,16 @@ type rolloutForm struct {
 
 // newRolloutForm is the form as it first shows: the CLI's defaults.
 func newRolloutForm() rolloutForm {
-	return rolloutForm{Policy: patchbay.PolicyAll, Rings: "canary:count=1,canary\nrest:percent=100,concurrency=2", Budget: "0", HostTimeout: "2h", TimeZone: "UTC"}
+	return rolloutForm{Policy: patchbay.PolicyAll, Rings: "canary:count=1,canary\nrest:percent=100,concurrency=2", Budget: "0", HostTimeout: "2h", TimeZone: "UTC",
+		Reboot: string(patchbay.RebootIfRequired), RebootTimeout: "15m"}
 }
 
 func rolloutFormFrom(r *http.Request) rolloutForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	return rolloutForm{Name: v("name"), Policy: v("policy"), Target: v("target"), Rings: v("rings"), Budget: v("budget"),
 		HostTimeout: v("host_timeout"), Cron: v("cron"), Duration: v("duration"), TimeZone: v("tz"), Offset: v("offset"),
-		NoCatchUp: v("no_catch_up") == "1"}
+		NoCatchUp: v("no_catch_up") == "1", Reboot: v("reboot"), RebootTimeout: v("reboot_timeout"),
+		RestartServices: v("restart_services") == "1"}
 }
 
 // fieldError is a refusal of one field of the form.
@@ -119,6 +123,15 @@ func (f rolloutForm) definition(policies []policyOption) (patchbay.Rollout, erro
 		def.Rings = append(def.Rings, g)
 	}
 	def.NoCatchUp = f.NoCatchUp
+	if def.Reboot = patchbay.RebootPolicy(cmp.Or(f.Reboot, string(patchbay.RebootIfRequired))); !def.Reboot.Valid() {
+		return def, invalid("reboot", "reboot %q: want never, if-required or always", f.Reboot)
+	}
+	if f.RebootTimeout != "" {
+		if def.RebootTimeout, err = patchbay.ParseDuration(f.RebootTimeout); err != nil {
+			return def, invalid("reboot_timeout", "reboot timeout: %v", err)
+		}
+	}
+	def.RestartServices = f.RestartServices
 	if def.Budget, err = patchbay.ParseFailureBudget(cmp.Or(f.Budget, "0")); err != nil {
 		return def, fieldError{"budget", err}
 	}
@@ -184,4 +197,9 @@ func (u *UI) rolloutCreate(w http.ResponseWriter, r *http.Request) error {
 		f.Field = fe.field
 	}
 	return u.showRolloutForm(w, r, status, f)
+}
+
+// RebootPolicies are the choices of the form's reboot field.
+func (rolloutForm) RebootPolicies() []string {
+	return []string{string(patchbay.RebootIfRequired), string(patchbay.RebootNever), string(patchbay.RebootAlways)}
 }

@@ -33,13 +33,15 @@ func TestNewRolloutForm(t *testing.T) {
 	}
 	mustContain(t, r.body, `action="/rollouts"`, `<option value="all" selected>`, `<option value="security">`,
 		"canary:count=1,canary\nrest:percent=100,concurrency=2</textarea>", `name="host_timeout" value="2h"`, `name="budget" value="0"`,
-		`<input type="checkbox" id="r-no-catch-up" name="no_catch_up" value="1"> no catch-up`)
+		`<input type="checkbox" id="r-no-catch-up" name="no_catch_up" value="1"> no catch-up`,
+		`<option value="if-required" selected>if-required</option><option value="never">never</option><option value="always">always</option>`,
+		`name="reboot_timeout" value="15m"`, `<input type="checkbox" id="r-restart" name="restart_services" value="1"> restart services`)
 	token := csrf(t, r.body)
 
 	good := url.Values{"csrf": {token}, "name": {"prod security"}, "policy": {"security"}, "target": {"env=prod"},
 		"rings":  {"canary:count=1,canary,gates=web\n\n# the rest, two at a time\n--ring 'rest:percent=100,concurrency=2,bake=10m'"},
 		"budget": {"10%"}, "host_timeout": {"90m"}, "cron": {"0 22 8-14 * 2"}, "duration": {"4h"}, "tz": {"Europe/London"}, "offset": {"4"},
-		"no_catch_up": {"1"}}
+		"no_catch_up": {"1"}, "reboot": {"always"}, "reboot_timeout": {"20m"}, "restart_services": {"1"}}
 	with := func(k, v string) url.Values {
 		form := url.Values{}
 		for key, vs := range good {
@@ -75,6 +77,10 @@ func TestNewRolloutForm(t *testing.T) {
 		{"target matches nothing", with("target", "env=nowhere"), http.StatusBadRequest, []string{`target &#34;env=nowhere&#34; matches no host`}},
 		{"bad budget", with("budget", "many"), http.StatusBadRequest, []string{`budget &#34;many&#34;: want a count or N%`, `name="budget" value="many"`}},
 		{"bad timeout", with("host_timeout", "soon"), http.StatusBadRequest, []string{`host timeout: duration &#34;soon&#34;`}},
+		{"bad reboot policy", with("reboot", "sometimes"), http.StatusBadRequest,
+			[]string{`reboot &#34;sometimes&#34;: want never, if-required or always`, `id="r-reboot" name="reboot" aria-invalid="true"`}},
+		{"bad reboot timeout", with("reboot_timeout", "later"), http.StatusBadRequest,
+			[]string{`reboot timeout: duration &#34;later&#34;`, `name="reboot_timeout" value="later"`}},
 		{"window without cron", with("cron", ""), http.StatusBadRequest, []string{"a cron expression is required"}},
 		{"bad cron", with("cron", "at ten"), http.StatusBadRequest, []string{`maintenance window: cron expression &#34;at ten&#34;`, `name="cron" value="at ten"`}},
 		{"bad time zone", with("tz", "Mars/Olympus"), http.StatusBadRequest, []string{`maintenance window: unknown time zone &#34;Mars/Olympus&#34;`}},
@@ -111,6 +117,7 @@ func TestNewRolloutForm(t *testing.T) {
 		Rings: []patchbay.Ring{{Name: "canary", Count: 1, MaxConcurrency: 1, HealthGates: []string{"web"}, Canary: true},
 			{Name: "rest", Percent: 100, MaxConcurrency: 2, BakeTime: 10 * time.Minute}},
 		Budget: patchbay.FailureBudget{Percent: 10}, HostTimeout: 90 * time.Minute, NoCatchUp: true,
+		Reboot: patchbay.RebootAlways, RebootTimeout: 20 * time.Minute, RestartServices: true,
 		Window: &patchbay.Window{Cron: "0 22 8-14 * 2", Duration: 4 * time.Hour, TimeZone: "Europe/London", DayOffset: 4}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("created rollout (-want +got):\n%s", diff)
@@ -120,7 +127,9 @@ func TestNewRolloutForm(t *testing.T) {
 	}
 	r = b.get(r.header.Get("Location"))
 	mustContain(t, r.body, "Created as a draft. Check the plan below, then approve it.", "prod security",
-		"2 packages on 2 hosts", `<td class="ver">1.0-2</td>`, "/confirm/approve")
+		"2 packages on 2 hosts", `<td class="ver">1.0-2</td>`, "/confirm/approve",
+		`<dd id="reboot-policy">always, back within 20m0s; hosts not rebooted restart services using replaced libraries</dd>`,
+		`<dd id="catch-up">stay missed (no catch-up)</dd>`)
 	if strings.Contains(r.body, "tzdata") || strings.Contains(r.body, ">db1<") {
 		t.Error("the plan of a security rollout of env=prod has tzdata or db1")
 	}
