@@ -79,11 +79,17 @@ func (l Lifecycle) Validate() error {
 // intervalSeconds (0: every 5 minutes), has missed StaleAfterIntervals
 // check-ins at now: it is stale or dormant.
 func Away(lastSeen time.Time, intervalSeconds int64, now time.Time) bool {
+	return now.After(AwayAt(lastSeen, intervalSeconds))
+}
+
+// AwayAt is when a host last seen at lastSeen, checking in every
+// intervalSeconds (0: every 5 minutes), becomes away (see Away).
+func AwayAt(lastSeen time.Time, intervalSeconds int64) time.Time {
 	interval := time.Duration(intervalSeconds) * time.Second
 	if interval <= 0 {
 		interval = 5 * time.Minute
 	}
-	return now.Sub(lastSeen) > StaleAfterIntervals*interval
+	return lastSeen.Add(StaleAfterIntervals * interval)
 }
 
 // Host is one enrolled machine with its latest facts and asset fields.

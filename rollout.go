@@ -456,6 +456,11 @@ type HostRun struct {
 	// and the like), since PhaseSince; "" before its first report.
 	Phase      string    `json:"phase,omitempty"`
 	PhaseSince time.Time `json:"phase_since,omitzero"`
+	// LeaseWait is how long the latest attempt waited for a disruption
+	// lease, in the waits that ended (the one under way runs since
+	// PhaseSince). The host timeout does not count it: a host queued
+	// behind its cluster's budget is not late.
+	LeaseWait time.Duration `json:"lease_wait,omitempty"`
 	// Rebooted is set when the latest attempt rebooted the host (and it
 	// came back with a new boot id).
 	Rebooted bool `json:"rebooted,omitempty"`

@@ -92,6 +92,8 @@ type ringStats struct {
 //   - A running host older than the rollout's HostTimeout is timed out and
 //     counts as failed; so is one that reported rebooting longer ago than
 //     the rollout's reboot timeout (it never came back with a new boot id).
+//     Time spent waiting for a disruption lease does not count; a host
+//     waiting for one times out only once it is away (stopped checking in).
 //   - Failure budget: once more hosts have failed than the budget allows
 //     (counted over the whole rollout, every ring, a host once), the
 //     rollout halts: nothing new starts, hosts in flight finish (as AWS
@@ -129,7 +131,7 @@ func Plan(r Rollout, hosts []patchbay.HostRun, now time.Time) Decision {
 			switch passed, next := deadlines(r, h, now); passed {
 			case deadlineReboot:
 				d.RebootTimedOut = append(d.RebootTimedOut, h.HostID)
-			case deadlineHost:
+			case deadlineHost, deadlineLease:
 				d.TimedOut = append(d.TimedOut, h.HostID)
 			default:
 				d.NextWakeup = earliest(d.NextWakeup, next)
@@ -160,7 +162,7 @@ func Plan(r Rollout, hosts []patchbay.HostRun, now time.Time) Decision {
 			case deadlineReboot:
 				d.RebootTimedOut = append(d.RebootTimedOut, h.HostID)
 				st = patchbay.HostFailed
-			case deadlineHost:
+			case deadlineHost, deadlineLease:
 				d.TimedOut = append(d.TimedOut, h.HostID)
 				st = patchbay.HostFailed
 			default:
@@ -281,11 +283,14 @@ func Plan(r Rollout, hosts []patchbay.HostRun, now time.Time) Decision {
 const (
 	deadlineReboot = "reboot" // it reported rebooting and never came back
 	deadlineHost   = "host"   // the rollout's host timeout
+	deadlineLease  = "lease"  // it stopped checking in while waiting for a disruption lease
 )
 
 // deadlines checks a running host against its reboot timeout (when it
-// reported rebooting) and the rollout's host timeout: it returns the one
-// that passed, or "" and the earliest deadline still ahead (zero: none).
+// reported rebooting) and the rollout's host timeout, less the time it
+// waited for a disruption lease: it returns the one that passed, or ""
+// and the earliest deadline still ahead (zero: none). A host waiting for
+// a lease has no deadline but fails once it is away.
 func deadlines(r Rollout, h *patchbay.HostRun, now time.Time) (passed string, next time.Time) {
 	if h.Phase == patchbay.PhaseRebooting {
 		deadline := h.PhaseSince.Add(r.RebootWait())
@@ -294,8 +299,18 @@ func deadlines(r Rollout, h *patchbay.HostRun, now time.Time) (passed string, ne
 		}
 		next = deadline
 	}
+	if h.Phase == patchbay.PhaseWaitingLease && !h.HostImage && !h.HostLastSeen.IsZero() {
+		// Queued behind a disruption budget: the host timeout stands
+		// still while the host keeps checking in; one that stops (its
+		// agent died in the queue) times out once it is away.
+		away := patchbay.AwayAt(h.HostLastSeen, h.HostInterval)
+		if !now.Before(away) {
+			return deadlineLease, time.Time{}
+		}
+		return "", earliest(next, away)
+	}
 	if r.HostTimeout > 0 {
-		deadline := h.StartedAt.Add(r.HostTimeout)
+		deadline := h.StartedAt.Add(r.HostTimeout + h.LeaseWait)
 		if !now.Before(deadline) {
 			return deadlineHost, time.Time{}
 		}

@@ -26,6 +26,11 @@ func started(ago time.Duration) hostOpt {
 	return func(h *patchbay.HostRun) { h.StartedAt = testNow.Add(-ago) }
 }
 
+// waiting puts a running host in the waiting-lease phase since ago.
+func waiting(ago time.Duration) hostOpt {
+	return func(h *patchbay.HostRun) { h.Phase, h.PhaseSince = patchbay.PhaseWaitingLease, testNow.Add(-ago) }
+}
+
 func gate(name string) hostOpt { return func(h *patchbay.HostRun) { h.FailedGate = name } }
 
 func failures(n int) hostOpt { return func(h *patchbay.HostRun) { h.Failures = n } }
@@ -238,6 +243,20 @@ func TestPlan(t *testing.T) {
 		{name: "a host past the timeout fails", r: with(func(r *patchbay.Rollout) { r.HostTimeout = time.Hour; r.Budget.Count = 2 }),
 			hosts: join(ring(1, 1, 0, succeeded), ring(2, 1, 1, running, started(time.Hour)), ring(3, 1, 1, running, started(10*time.Minute)), ring(4, 2, 1, pending)),
 			want:  Decision{State: patchbay.RolloutRunning, Ring: 1, TimedOut: []int64{2}, Start: []int64{4}, NextWakeup: testNow.Add(50 * time.Minute)}},
+		{name: "a host waiting for a lease and checking in has no host timeout", r: with(func(r *patchbay.Rollout) { r.HostTimeout = time.Hour; r.Budget.Count = 2 }),
+			hosts: join(ring(1, 1, 0, succeeded), ring(2, 1, 1, running, started(5*time.Hour), waiting(4*time.Hour), seen(30*time.Second))),
+			want:  Decision{State: patchbay.RolloutRunning, Ring: 1, NextWakeup: testNow.Add(150 * time.Second)}},
+		{name: "a host waiting for a lease times out once it is away", r: with(func(r *patchbay.Rollout) { r.HostTimeout = time.Hour; r.Budget.Count = 2 }),
+			hosts: join(ring(1, 1, 0, succeeded), ring(2, 1, 1, running, started(10*time.Minute), waiting(5*time.Minute), seen(3*time.Minute))),
+			want:  Decision{State: patchbay.RolloutRunning, Ring: 1, TimedOut: []int64{2}}},
+		{name: "a host waiting for a lease in a completed rollout wakes the scheduler when it would be away", r: with(func(r *patchbay.Rollout) { r.State, r.HostTimeout = patchbay.RolloutCompleted, time.Hour }),
+			hosts: join(ring(1, 1, 0, succeeded), ring(2, 1, 1, running, started(2*time.Hour), waiting(time.Hour), seen(time.Minute))),
+			want:  Decision{State: patchbay.RolloutCompleted, NextWakeup: testNow.Add(2 * time.Minute)}, reason: "is completed"},
+		{name: "the time a host waited for a lease does not count against its timeout", r: with(func(r *patchbay.Rollout) { r.HostTimeout = time.Hour; r.Budget.Count = 2 }),
+			hosts: join(ring(1, 1, 0, succeeded),
+				ring(2, 1, 1, running, started(90*time.Minute), func(h *patchbay.HostRun) { h.LeaseWait = 40 * time.Minute }),
+				ring(3, 1, 1, running, started(90*time.Minute), func(h *patchbay.HostRun) { h.LeaseWait = 20 * time.Minute })),
+			want: Decision{State: patchbay.RolloutRunning, Ring: 1, TimedOut: []int64{3}, NextWakeup: testNow.Add(10 * time.Minute)}},
 		{name: "a timeout can exhaust the budget", r: with(func(r *patchbay.Rollout) { r.HostTimeout = time.Hour; r.Budget.Count = 0 }),
 			hosts: join(ring(1, 1, 0, running, started(2*time.Hour)), ring(4, 2, 1, pending)),
 			want:  Decision{State: patchbay.RolloutHalted, TimedOut: []int64{1}}},

@@ -173,6 +173,9 @@ func (s *Service) jobProgress(ctx context.Context, rec patchbay.JobRecord, res p
 			if h.HostID != rec.HostID || h.JobID != rec.Job.ID || h.State != patchbay.HostRunning || h.Phase == res.Phase {
 				continue
 			}
+			if h.Phase == patchbay.PhaseWaitingLease && !h.PhaseSince.IsZero() {
+				h.LeaseWait += now.Sub(h.PhaseSince) // the host timeout does not count it
+			}
 			h.Phase, h.PhaseSince = res.Phase, now
 			detail := h.Hostname + ": " + res.Phase
 			if res.Phase == patchbay.PhaseRebooting {

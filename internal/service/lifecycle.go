@@ -165,7 +165,7 @@ func startHost(r patchbay.Rollout, h *patchbay.HostRun, now time.Time, catchUp b
 	h.Attempts++
 	h.State, h.StartedAt, h.FinishedAt, h.Reason, h.FailedGate = patchbay.HostRunning, now, time.Time{}, "", ""
 	h.JobID = hostJobID(r.ID, h.HostID, h.Attempts)
-	h.Phase, h.PhaseSince, h.Rebooted, h.CatchUp = "", time.Time{}, false, catchUp
+	h.Phase, h.PhaseSince, h.LeaseWait, h.Rebooted, h.CatchUp = "", time.Time{}, 0, false, catchUp
 	job := patchbay.Job{ID: h.JobID, Action: patchbay.JobInstall, Refresh: true, Checks: r.Rings[h.Ring].HealthGates,
 		Reboot: r.Reboot.OrDefault(), RebootTimeout: r.RebootWait(), RestartServices: r.RestartServices,
 		AllowDowngrade: r.RollbackOf != 0, CatchUp: catchUp}

@@ -169,9 +169,7 @@ func TestCatchUpTimesOutInACompletedRollout(t *testing.T) {
 	f := awayFleet(t)
 	def := oneRing()
 	def.HostTimeout = time.Hour
-	id := f.create(def).Rollout.ID
-	f.act(id, service.ActionApprove)
-	f.act(id, service.ActionStart)
+	id := f.start(def)
 	f.result("h1", patchbay.JobSucceeded)
 	f.result("h2", patchbay.JobSucceeded)
 	f.tick(id)

@@ -7,8 +7,22 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay"
-	"github.com/patchbay/patchbay/internal/service"
 )
+
+// clusterA checks names in with a 60 s interval, labels them cluster=a
+// and adds the disruption budget budget with max 1.
+func (f *fleet) clusterA(budget string, names ...string) {
+	f.t.Helper()
+	for _, n := range names {
+		f.checkIn(n, 60)
+		if _, err := f.svc.UpdateHost(f.admin, n, map[string]string{"cluster": "a"}); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	if _, err := f.svc.AddDisruptionBudget(f.admin, patchbay.DisruptionBudgetRequest{Budget: budget, Max: 1}); err != nil {
+		f.t.Fatal(err)
+	}
+}
 
 // TestDisruptionLeases: with "cluster --max 1", two hosts of cluster a
 // never hold leases together, cluster b is not held up by a, the lease
@@ -36,9 +50,7 @@ func TestDisruptionLeases(t *testing.T) {
 	}
 	def := twoRings()
 	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 4}}
-	id := f.create(def).Rollout.ID
-	f.act(id, service.ActionApprove)
-	f.act(id, service.ActionStart)
+	id := f.start(def)
 	job := func(name string) string { return f.jobs(name)[0] }
 
 	lease := func(name string) patchbay.LeaseReply {
@@ -104,20 +116,10 @@ func TestDisruptionLeases(t *testing.T) {
 // lease after its TTL; heartbeats renew it.
 func TestLeaseExpiresWhenHolderDies(t *testing.T) {
 	f := newFleet(t, "a1", "a2")
-	for _, n := range []string{"a1", "a2"} {
-		f.checkIn(n, 60) // the lease's TTL follows the check-in interval
-		if _, err := f.svc.UpdateHost(f.admin, n, map[string]string{"cluster": "a"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := f.svc.AddDisruptionBudget(f.admin, patchbay.DisruptionBudgetRequest{Budget: "cluster=a", Max: 1}); err != nil {
-		t.Fatal(err)
-	}
+	f.clusterA("cluster=a", "a1", "a2") // the lease's TTL follows the check-in interval
 	def := twoRings()
 	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 2}}
-	id := f.create(def).Rollout.ID
-	f.act(id, service.ActionApprove)
-	f.act(id, service.ActionStart)
+	f.start(def)
 	j1, j2 := f.jobs("a1")[0], f.jobs("a2")[0]
 	if r, err := f.svc.AcquireLease(f.hosts["a1"], j1); err != nil || !r.Granted {
 		t.Fatal(r, err)
@@ -149,9 +151,7 @@ func TestRebootTimeout(t *testing.T) {
 	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 1}}
 	def.Budget = patchbay.FailureBudget{Count: 0}
 	def.RebootTimeout = 10 * time.Minute
-	id := f.create(def).Rollout.ID
-	f.act(id, service.ActionApprove)
-	f.act(id, service.ActionStart)
+	id := f.start(def)
 	j := f.jobs("h1")[0]
 	if r, err := f.svc.AcquireLease(f.hosts["h1"], j); err != nil || !r.Granted {
 		t.Fatal(r, err)
@@ -193,5 +193,109 @@ func TestRebootTimeout(t *testing.T) {
 	}
 	if st, _ := f.svc.Disruption(f.admin); len(st.Leases) != 0 {
 		t.Errorf("leases after h1's late result: %+v", st.Leases)
+	}
+}
+
+// TestLeaseWaitIsNotLate: with cluster a's budget at 1 and a 30-minute
+// host timeout, a host queued 49 minutes behind two lease holders in turn
+// is not timed out while it waits and checks in; once it has its lease it
+// gets its full 30 minutes and no more (the wait is recorded on its run).
+// A host that stops checking in while it waits fails once it is away,
+// with a reason that says so.
+func TestLeaseWaitIsNotLate(t *testing.T) {
+	names := []string{"a1", "a2", "a3", "a4"}
+	f := newFleet(t, names...)
+	f.clusterA("cluster", names...) // away after 3 missed minutes
+	def := twoRings()
+	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 4}}
+	def.Budget = patchbay.FailureBudget{Count: 5}
+	def.HostTimeout = 30 * time.Minute
+	id := f.start(def)
+	start := f.clock
+	jobs := map[string]string{}
+	for _, n := range names {
+		jobs[n] = f.jobs(n)[0]
+	}
+	phase := func(name, phase string) {
+		t.Helper()
+		res := patchbay.JobResult{JobID: jobs[name], Action: patchbay.JobInstall, Status: patchbay.JobRunning, Phase: phase, Steps: []patchbay.StepResult{}}
+		if err := f.svc.PostJobResult(f.hosts[name], jobs[name], res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease := func(name string, want bool) {
+		t.Helper()
+		r, err := f.svc.AcquireLease(f.hosts[name], jobs[name])
+		if err != nil || r.Granted != want {
+			t.Fatalf("%s asks for the lease at %s: %+v %v; want granted=%v", name, f.clock.Sub(start), r, err, want)
+		}
+		if want {
+			phase(name, patchbay.PhaseDraining)
+		} else {
+			phase(name, patchbay.PhaseWaitingLease)
+		}
+	}
+	run := func(name string) patchbay.HostRun {
+		t.Helper()
+		d, err := f.svc.ShowRollout(f.admin, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range d.Hosts {
+			if h.Hostname == name {
+				return h
+			}
+		}
+		t.Fatalf("no run for %s", name)
+		return patchbay.HostRun{}
+	}
+	// minutes passes m minutes from the start, the hosts of alive
+	// checking in every minute, and checks that a2 waits on.
+	minutes := func(from, to int, alive ...string) {
+		t.Helper()
+		for m := from; m <= to; m++ {
+			f.clock = start.Add(time.Duration(m) * time.Minute)
+			for _, n := range alive {
+				f.checkIn(n, 60)
+			}
+			f.tick(id)
+			if h := run("a2"); h.State != patchbay.HostRunning {
+				t.Fatalf("minute %d: a2 is %s: %s", m, h.State, h.Reason)
+			}
+		}
+	}
+	lease("a1", true)
+	f.clock = start.Add(time.Minute)
+	lease("a2", false)
+	lease("a3", false)
+	lease("a4", false)
+	// a4 stops checking in at minute 10: it fails 3 intervals later.
+	minutes(2, 10, "a1", "a2", "a3", "a4")
+	minutes(11, 12, "a1", "a2", "a3")
+	if h := run("a4"); h.State != patchbay.HostRunning {
+		t.Fatalf("a4 at minute 12, 2 minutes after its last check-in: %s %s", h.State, h.Reason)
+	}
+	minutes(13, 14, "a1", "a2", "a3")
+	if h := run("a4"); h.State != patchbay.HostFailed || !strings.Contains(h.Reason, "stopped checking in while waiting for a disruption lease") {
+		t.Fatalf("a4, silent since minute 10: %+v", h)
+	}
+	// a1 is done at 25; a3 holds the lease from 25 to 50; a2 waits on,
+	// past its 30-minute host timeout.
+	minutes(15, 25, "a1", "a2", "a3")
+	f.result("a1", patchbay.JobSucceeded)
+	lease("a3", true)
+	minutes(26, 50, "a2", "a3")
+	f.result("a3", patchbay.JobSucceeded)
+	lease("a2", true)
+	if h := run("a2"); h.LeaseWait != 49*time.Minute {
+		t.Fatalf("a2 waited %s for its lease; want 49m", h.LeaseWait)
+	}
+	// 30 minutes from its start plus the 49 it waited: 79 minutes.
+	minutes(51, 78, "a2")
+	f.clock = start.Add(79 * time.Minute)
+	f.checkIn("a2", 60)
+	f.tick(id)
+	if h := run("a2"); h.State != patchbay.HostFailed || !strings.Contains(h.Reason, "not counting 49m0s waiting for a disruption lease") {
+		t.Fatalf("a2 at 79 minutes: %+v", h)
 	}
 }

@@ -86,6 +86,15 @@ func (f *fleet) create(def patchbay.Rollout) patchbay.RolloutDetail {
 	return d
 }
 
+// start creates the rollout def, approves and starts it, and returns its id.
+func (f *fleet) start(def patchbay.Rollout) int64 {
+	f.t.Helper()
+	id := f.create(def).Rollout.ID
+	f.act(id, service.ActionApprove)
+	f.act(id, service.ActionStart)
+	return id
+}
+
 func (f *fleet) act(id int64, a service.RolloutAction) patchbay.RolloutDetail {
 	f.t.Helper()
 	d, err := f.svc.ActOnRollout(f.admin, id, a)
@@ -269,9 +278,7 @@ func TestRolloutBudgetHalts(t *testing.T) {
 	f := newFleet(t, "h1", "h2", "h3", "h4", "h5", "h6")
 	def := twoRings()
 	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 2}}
-	id := f.create(def).Rollout.ID
-	f.act(id, service.ActionApprove)
-	f.act(id, service.ActionStart)
+	id := f.start(def)
 	f.result("h1", patchbay.JobFailed)
 	f.tick(id)
 	if st := f.states(id); st["h1"] != patchbay.HostFailed || st["h3"] != patchbay.HostRunning {
@@ -310,9 +317,7 @@ func TestRolloutCanaryGateHalts(t *testing.T) {
 	f := newFleet(t, "h1", "h2", "h3")
 	def := twoRings()
 	def.Budget = patchbay.FailureBudget{Count: 5}
-	id := f.create(def).Rollout.ID
-	f.act(id, service.ActionApprove)
-	f.act(id, service.ActionStart)
+	id := f.start(def)
 	f.result("h1", patchbay.JobFailed, patchbay.StepResult{Name: "install", Status: patchbay.JobSucceeded},
 		patchbay.StepResult{Name: "check:web", Status: patchbay.JobFailed, Check: patchbay.CheckCritical})
 	f.clock = f.clock.Add(time.Hour)
@@ -337,9 +342,7 @@ func TestRolloutRetrySkipTimeout(t *testing.T) {
 	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 1}}
 	def.Budget = patchbay.FailureBudget{Count: 2}
 	def.HostTimeout = 30 * time.Minute
-	id := f.create(def).Rollout.ID
-	f.act(id, service.ActionApprove)
-	f.act(id, service.ActionStart)
+	id := f.start(def)
 	f.clock = f.clock.Add(31 * time.Minute)
 	f.tick(id)
 	// A failed host does not stop the rest of its ring within the budget.
@@ -416,9 +419,7 @@ func TestRolloutCausesTimelineEvents(t *testing.T) {
 	f := newFleet(t, "h1")
 	def := twoRings()
 	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 1}}
-	id := f.create(def).Rollout.ID
-	f.act(id, service.ActionApprove)
-	f.act(id, service.ActionStart)
+	f.start(def)
 	f.result("h1", patchbay.JobSucceeded)
 	p, _ := patchbay.PrincipalFrom(f.hosts["h1"])
 	f.report(f.hosts["h1"], patchbay.Inventory{SchemaVersion: patchbay.InventorySchemaVersion, MachineID: fmt.Sprintf("%032x", 1), Hostname: "h1",
@@ -519,9 +520,7 @@ func TestRolloutInstalledNotAsPlanned(t *testing.T) {
 	def := twoRings()
 	def.Rings = []patchbay.Ring{{Name: "all", Percent: 100, MaxConcurrency: 2}}
 	def.Budget = patchbay.FailureBudget{Count: 2}
-	id := f.create(def).Rollout.ID
-	f.act(id, service.ActionApprove)
-	f.act(id, service.ActionStart)
+	id := f.start(def)
 	for name, version := range map[string]string{"h1": "3.0.15-1~deb12u1", "h2": "3.0.16-1~deb12u1"} {
 		job := f.jobs(name)[0]
 		err := f.svc.PostJobResult(f.hosts[name], job, patchbay.JobResult{Status: patchbay.JobSucceeded,

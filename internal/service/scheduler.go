@@ -136,6 +136,11 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 			h := &hosts[byID[hid]]
 			h.State, h.Failures, h.FinishedAt = patchbay.HostFailed, h.Failures+1, now
 			h.Reason = fmt.Sprintf("no result within the host timeout (%s)", r.HostTimeout)
+			if h.Phase == patchbay.PhaseWaitingLease {
+				h.Reason = fmt.Sprintf("stopped checking in while waiting for a disruption lease (last seen %s)", h.HostLastSeen.UTC().Format(time.RFC3339))
+			} else if h.LeaseWait > 0 {
+				h.Reason += fmt.Sprintf(", not counting %s waiting for a disruption lease", h.LeaseWait.Round(time.Second))
+			}
 			u.Hosts = append(u.Hosts, *h)
 			u.Events = append(u.Events, patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "host_failed", HostID: hid, Detail: h.Hostname + ": " + h.Reason})
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/patchbay/patchbay"
 )
@@ -159,12 +160,12 @@ func (db *DB) ActiveRollouts(ctx context.Context) ([]int64, error) {
 	ids := []int64{}
 	err := db.readTx(ctx, func(tx *sql.Tx) error {
 		// A final rollout's running host can only change by a timeout:
-		// tick it only when one can come (a host timeout, or a reboot to
-		// come back from).
+		// tick it only when one can come (a host timeout, a reboot to
+		// come back from, a lease wait the host may stop checking in from).
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM rollouts WHERE state IN ('running', 'paused')
 			UNION SELECT r.id FROM rollouts r WHERE r.state NOT IN ('running', 'paused') AND EXISTS (
 				SELECT 1 FROM rollout_hosts rh WHERE rh.rollout_id = r.id AND rh.state = 'running'
-				AND (rh.phase = 'rebooting' OR coalesce(r.definition ->> '$.host_timeout', 0) > 0))
+				AND (rh.phase IN ('rebooting', 'waiting-lease') OR coalesce(r.definition ->> '$.host_timeout', 0) > 0))
 			ORDER BY 1`)
 		if err != nil {
 			return err
@@ -205,7 +206,7 @@ func hostRuns(ctx context.Context, tx *sql.Tx, id int64, withPatches bool) ([]pa
 		patchesCol = `rh.patches, rh.excluded`
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT rh.host_id, rh.hostname, rh.ring, rh.state, rh.attempts, rh.failures, rh.started_at, rh.finished_at,
-		rh.reason, rh.failed_gate, rh.job_id, rh.phase, rh.phase_since, rh.rebooted, rh.catch_up,
+		rh.reason, rh.failed_gate, rh.job_id, rh.phase, rh.phase_since, rh.lease_wait, rh.rebooted, rh.catch_up,
 		h.last_seen, h.interval_seconds, NOT `+notImageSQL+`, `+patchesCol+`
 		FROM rollout_hosts rh JOIN hosts h ON h.id = rh.host_id
 		WHERE rh.rollout_id = ? ORDER BY rh.ring, rh.hostname, rh.host_id`, id)
@@ -219,16 +220,16 @@ func hostRuns(ctx context.Context, tx *sql.Tx, id int64, withPatches bool) ([]pa
 		var (
 			state, patches, excluded      string
 			started, finished, phaseSince int64
-			lastSeen                      int64
+			lastSeen, leaseWait           int64
 		)
 		if err := rows.Scan(&h.HostID, &h.Hostname, &h.Ring, &state, &h.Attempts, &h.Failures, &started, &finished,
-			&h.Reason, &h.FailedGate, &h.JobID, &h.Phase, &phaseSince, &h.Rebooted, &h.CatchUp,
+			&h.Reason, &h.FailedGate, &h.JobID, &h.Phase, &phaseSince, &leaseWait, &h.Rebooted, &h.CatchUp,
 			&lastSeen, &h.HostInterval, &h.HostImage, &patches, &excluded); err != nil {
 			return nil, err
 		}
 		h.State = patchbay.HostRunState(state)
 		h.StartedAt, h.FinishedAt, h.PhaseSince = fromNanos(started), fromNanos(finished), fromNanos(phaseSince)
-		h.HostLastSeen = fromNanos(lastSeen)
+		h.HostLastSeen, h.LeaseWait = fromNanos(lastSeen), time.Duration(leaseWait)
 		if withPatches {
 			if err := json.Unmarshal([]byte(patches), &h.Patches); err != nil {
 				return nil, fmt.Errorf("host %d: patches: %w", h.HostID, err)
@@ -342,10 +343,10 @@ func (db *DB) UpdateRollout(ctx context.Context, id int64, fn func(patchbay.Roll
 				return patchbay.Errorf(patchbay.EINVALID, "host %d: unknown state %q", h.HostID, h.State)
 			}
 			res, err := tx.ExecContext(ctx, `UPDATE rollout_hosts SET ring = ?, state = ?, attempts = ?, failures = ?, started_at = ?,
-				finished_at = ?, reason = ?, failed_gate = ?, job_id = ?, phase = ?, phase_since = ?, rebooted = ?, catch_up = ?
+				finished_at = ?, reason = ?, failed_gate = ?, job_id = ?, phase = ?, phase_since = ?, lease_wait = ?, rebooted = ?, catch_up = ?
 				WHERE rollout_id = ? AND host_id = ?`,
 				h.Ring, string(h.State), h.Attempts, h.Failures, nanos(h.StartedAt), nanos(h.FinishedAt),
-				h.Reason, h.FailedGate, h.JobID, h.Phase, nanos(h.PhaseSince), boolInt(h.Rebooted), boolInt(h.CatchUp), id, h.HostID)
+				h.Reason, h.FailedGate, h.JobID, h.Phase, nanos(h.PhaseSince), int64(h.LeaseWait), boolInt(h.Rebooted), boolInt(h.CatchUp), id, h.HostID)
 			if err != nil {
 				return err
 			}
