@@ -79,8 +79,11 @@ type FindingFilter struct {
 	Fixable     bool     // only findings with a fixed version
 	Labels      map[string]string
 	Resolved    bool // resolved findings instead of open ones
-	Limit       int
-	Offset      int
+	// ResolvedSince, with Resolved, keeps the findings resolved at or
+	// after it.
+	ResolvedSince time.Time
+	Limit         int
+	Offset        int
 }
 
 // SeverityRank orders severities: unknown 0, none 1 ... critical 5.

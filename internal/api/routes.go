@@ -61,6 +61,7 @@ func (a *API) Routes() []Route {
 		{"POST", "/api/v1/hosts/{ref}/retire", false, a.retireHost},
 		{"POST", "/api/v1/hosts/{ref}/unretire", false, a.unretireHost},
 		{"GET", "/api/v1/reports/dormant", false, a.dormantReport},
+		{"GET", "/api/v1/reports/sla", false, a.slaReport},
 
 		{"POST", "/api/v1/advisories", false, a.importAdvisories},
 		{"GET", "/api/v1/advisories", false, a.listAdvisories},

@@ -186,3 +186,30 @@ func (a *API) removeFeedSource(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// slaReport: GET /api/v1/reports/sla?since=90d&sla=critical=7d,high=14d
+// (both optional: since defaults to 90 days, sla to the server's clocks,
+// over which the classes given are set).
+func (a *API) slaReport(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var req service.SLAReportRequest
+	if s := q.Get("since"); s != "" {
+		d, err := patchbay.ParseDuration(s)
+		if err != nil {
+			return patchbay.Errorf(patchbay.EINVALID, "since: %s", patchbay.ErrorMessage(err))
+		}
+		req.Since = d
+	}
+	if s := q.Get("sla"); s != "" {
+		sla, err := patchbay.ParseSLA(s)
+		if err != nil {
+			return err
+		}
+		req.SLA = &sla
+	}
+	rep, err := a.svc.SLAReport(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	return web.WriteJSON(w, http.StatusOK, rep)
+}

@@ -33,9 +33,14 @@ func (p printer) print(v any, header []string, rows func() [][]string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
 	}
+	return p.table(header, rows())
+}
+
+// table writes header and rows aligned.
+func (p printer) table(header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	for _, r := range rows() {
+	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()

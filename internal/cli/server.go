@@ -36,6 +36,9 @@ type serverFlags struct {
 	// dormantAfter and retireAfter are the host lifecycle's periods
 	// ("14d" or a duration).
 	dormantAfter, retireAfter string
+	// sla is the remediation clock of the SLA report
+	// ("kev=7d,critical=15d,...", over patchbay.DefaultSLA).
+	sla string
 }
 
 func (f *serverFlags) register(cmd *cobra.Command) {
@@ -49,6 +52,7 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.feedInterval, "feed-interval", service.DefaultFeedInterval, "how often the server syncs each advisory feed source (patchbay advisories sources)")
 	fl.StringVar(&f.dormantAfter, "dormant-after", "14d", "a host unseen this long is dormant (days like 14d, or a duration)")
 	fl.StringVar(&f.retireAfter, "retire-after", "90d", "a host unseen this long is proposed for retirement in the dormant report")
+	fl.StringVar(&f.sla, "sla", patchbay.DefaultSLA.String(), "remediation clock of the SLA report: days from first seen to fixed per class (kev, critical, high, medium, low, unknown; none: no clock)")
 	fl.BoolVar(&f.resetAdminPassword, "reset-admin-password", false, "give the web UI's admin user a new password (printed once) and sign it out everywhere")
 }
 
@@ -92,6 +96,10 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 	if err := life.Validate(); err != nil {
 		return nil, usagef("%s", patchbay.ErrorMessage(err))
 	}
+	sla, err := patchbay.ParseSLA(f.sla)
+	if err != nil {
+		return nil, usagef("--%s", patchbay.ErrorMessage(err))
+	}
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -108,7 +116,7 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 	if err != nil {
 		return nil, err
 	}
-	svc := service.New(store, service.Options{Logger: logger, CAHash: bundle.CAHash, Lifecycle: life})
+	svc := service.New(store, service.Options{Logger: logger, CAHash: bundle.CAHash, Lifecycle: life, SLA: &sla})
 	admin, err := ensureAdminToken(ctx, svc, filepath.Join(f.dataDir, adminTokenFile))
 	if err != nil {
 		store.Close()

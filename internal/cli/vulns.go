@@ -17,7 +17,7 @@ func (e *env) vulnsCommand() *cobra.Command {
 		Use:   "vulns",
 		Short: "Vulnerability findings: list, show a CVE, re-evaluate",
 	}
-	cmd.AddCommand(e.vulnsListCommand(), e.vulnsShowCommand(), e.vulnsEvaluateCommand())
+	cmd.AddCommand(e.vulnsListCommand(), e.vulnsShowCommand(), e.vulnsEvaluateCommand(), e.vulnsSLACommand())
 	return cmd
 }
 

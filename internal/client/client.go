@@ -186,6 +186,20 @@ func (c *Client) DormantReport(ctx context.Context) (patchbay.DormantReport, err
 	return out, c.do(ctx, "GET", "/api/v1/reports/dormant", nil, &out)
 }
 
+// SLAReport reads the SLA report; since ("90d") and sla
+// ("critical=7d,...") may be "" for the server's defaults.
+func (c *Client) SLAReport(ctx context.Context, since, sla string) (patchbay.SLAReport, error) {
+	v := url.Values{}
+	if since != "" {
+		v.Set("since", since)
+	}
+	if sla != "" {
+		v.Set("sla", sla)
+	}
+	var out patchbay.SLAReport
+	return out, c.do(ctx, "GET", "/api/v1/reports/sla?"+v.Encode(), nil, &out)
+}
+
 // SetHost sets asset fields and labels.
 func (c *Client) SetHost(ctx context.Context, ref string, set map[string]string) (patchbay.Host, error) {
 	var out patchbay.Host

@@ -176,4 +176,31 @@ func TestVulnerabilities(t *testing.T) {
 	if n != len(resolved)/2 {
 		t.Errorf("%d finding_resolved events for libssl3, want %d", n, len(resolved)/2)
 	}
+
+	// The SLA report counts the open findings by class and the resolved
+	// ones in its time to fix; all are hours old, so none is overdue.
+	sla := decode[patchbay.SLAReport](t, s.CLI(t, "vulns", "sla", "-o", "json"))
+	var open, fixed, overdue int
+	for _, o := range sla.Open {
+		open += o.Open
+		overdue += o.Overdue
+	}
+	for _, x := range sla.Fixed {
+		fixed += x.Fixed
+		if x.Clock > 0 && x.Within != x.Fixed { // fixed within minutes
+			t.Errorf("time to fix %+v", x)
+		}
+	}
+	if open != len(wantAfter) || fixed != len(resolved) || overdue != 0 || sla.Compliance != 100 {
+		t.Errorf("sla report: %d open (want %d), %d fixed (want %d), %d overdue, compliance %.1f", open, len(wantAfter), fixed, len(resolved), overdue, sla.Compliance)
+	}
+	table := string(s.CLI(t, "vulns", "sla", "--since", "7d", "--sla", "critical=3d"))
+	for _, want := range []string{"Open findings (compliance 100.0%", "CLASS     CLOCK", "critical  3d", "unknown   90d", "Time to fix, findings resolved since", "Overdue findings, most overdue first (0)"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("vulns sla table lacks %q:\n%s", want, table)
+		}
+	}
+	if _, errOut, code := run(t, "--config", s.Config, "vulns", "sla", "--sla", "critical=soon"); code != 1 || !strings.Contains(string(errOut), "sla critical=soon") {
+		t.Errorf("vulns sla --sla critical=soon: exit %d, %s", code, errOut)
+	}
 }

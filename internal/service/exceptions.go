@@ -199,6 +199,12 @@ func (s *Service) RevokeException(ctx context.Context, id int64, reason string) 
 // markExcepted sets ExceptionID on the findings an exception in force
 // covers.
 func (s *Service) markExcepted(ctx context.Context, findings []patchbay.Finding) error {
+	return s.markExceptedHosts(ctx, findings, map[int64]patchbay.Host{})
+}
+
+// markExceptedHosts is markExcepted with the hosts already read (by id);
+// the others are read and added to hosts.
+func (s *Service) markExceptedHosts(ctx context.Context, findings []patchbay.Finding, hosts map[int64]patchbay.Host) error {
 	if len(findings) == 0 {
 		return nil
 	}
@@ -206,7 +212,6 @@ func (s *Service) markExcepted(ctx context.Context, findings []patchbay.Finding)
 	if err != nil || len(excs) == 0 {
 		return err
 	}
-	hosts := map[int64]patchbay.Host{}
 	for i := range findings {
 		f := &findings[i]
 		h, ok := hosts[f.HostID]

@@ -22,6 +22,7 @@ type Service struct {
 	sched  *schedState
 	blocks *blockCache
 	life   patchbay.Lifecycle
+	sla    patchbay.SLA
 }
 
 // Options configure a Service.
@@ -34,6 +35,9 @@ type Options struct {
 	// Lifecycle says when an unseen host is dormant and when it is
 	// proposed for retirement (zero fields: the defaults).
 	Lifecycle patchbay.Lifecycle
+	// SLA is the remediation clock of the SLA report (nil:
+	// patchbay.DefaultSLA).
+	SLA *patchbay.SLA
 }
 
 // New returns a Service over store.
@@ -44,8 +48,12 @@ func New(store patchbay.Store, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash, vuln: &vulnState{}, sched: newSchedState(), blocks: &blockCache{},
-		life: o.Lifecycle.OrDefault()}
+	s := &Service{store: store, now: o.Now, logger: o.Logger, caHash: o.CAHash, vuln: &vulnState{}, sched: newSchedState(), blocks: &blockCache{},
+		life: o.Lifecycle.OrDefault(), sla: patchbay.DefaultSLA}
+	if o.SLA != nil {
+		s.sla = *o.SLA
+	}
+	return s
 }
 
 // requireUser returns the calling user, or an error for hosts and

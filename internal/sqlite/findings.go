@@ -350,6 +350,10 @@ func (db *DB) Findings(ctx context.Context, f patchbay.FindingFilter) ([]patchba
 		where[0] = "f.resolved_at != 0"
 	}
 	var args []any
+	if f.Resolved && !f.ResolvedSince.IsZero() {
+		where = append(where, "f.resolved_at >= ?")
+		args = append(args, nanos(f.ResolvedSince))
+	}
 	if f.HostID != 0 {
 		where = append(where, "f.host_id = ?")
 		args = append(args, f.HostID)

@@ -291,6 +291,16 @@ func testReconcileFindings(t *testing.T, s patchbay.Store) {
 	if len(resolved) != 1 || resolved[0].HostID != a.ID || !resolved[0].ResolvedAt.Equal(at(5*time.Minute)) || !resolved[0].FirstSeen.Equal(at(2*time.Minute)) {
 		t.Errorf("resolved findings: %+v", resolved)
 	}
+	for _, c := range []struct {
+		since time.Time
+		n     int
+	}{{at(5 * time.Minute), 1}, {at(5*time.Minute + time.Nanosecond), 0}} {
+		got, err := s.Findings(ctx, patchbay.FindingFilter{Resolved: true, ResolvedSince: c.since})
+		must(t, err)
+		if len(got) != c.n {
+			t.Errorf("findings resolved since %s: %d, want %d", c.since, len(got), c.n)
+		}
+	}
 	open, err := s.Findings(ctx, patchbay.FindingFilter{HostID: a.ID})
 	must(t, err)
 	if len(open) != 1 || open[0].Evidence != "re-evaluated" || !open[0].FirstSeen.Equal(at(2*time.Minute)) {

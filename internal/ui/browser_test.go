@@ -280,6 +280,15 @@ func TestBrowser(t *testing.T) {
 		}
 		noSideScroll(t, ctx, "CVE page")
 		screenshot(t, ctx, "vuln.png")
+		// The SLA report, from the list's link: the findings are new, so
+		// none is overdue yet.
+		do(t, ctx, chromedp.Navigate(base+"/vulns"), chromedp.Click(`#sla-link`))
+		waitJS(t, ctx, "the SLA report", `location.pathname === "/reports/sla" && !!document.querySelector("table#sla-open")`, 10*time.Second)
+		if got := js[string](t, ctx, `document.querySelector("#compliance strong").textContent`); got != "100.0%" {
+			t.Errorf("compliance of fresh findings: %s", got)
+		}
+		noSideScroll(t, ctx, "SLA report")
+		screenshot(t, ctx, "sla.png")
 	})
 
 	var rolloutID int64

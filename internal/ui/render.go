@@ -40,6 +40,9 @@ var funcs = template.FuncMap{
 	"age":      durationText,
 	"days":     patchbay.FormatDuration,
 	"list":     func(s ...string) []string { return s },
+	"indays":   daysText,
+	"percent":  percentText,
+	"periods":  func() []string { return slaPeriods },
 }
 
 // mustParsePages parses every page template with the layout and partials.

@@ -62,6 +62,7 @@ func (u *UI) Routes() []Route {
 		{"POST", "/hosts/{id}/retire", false, u.retireHost},
 		{"POST", "/hosts/{id}/unretire", false, u.unretireHost},
 		{"GET", "/reports/dormant", false, u.dormant},
+		{"GET", "/reports/sla", false, u.sla},
 		{"GET", "/vulns", false, u.vulns},
 		{"GET", "/vulns/{id}", false, u.vuln},
 		{"GET", "/rollouts", false, u.rollouts},

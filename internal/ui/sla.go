@@ -1,0 +1,49 @@
+package ui
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/patchbay/patchbay"
+	"github.com/patchbay/patchbay/internal/service"
+)
+
+// slaPage is the SLA report; Since is the period asked for ("90d").
+type slaPage struct {
+	R     patchbay.SLAReport
+	Since string
+}
+
+// slaPeriods are the periods the page offers for the time to fix.
+var slaPeriods = []string{"30d", "90d", "365d"}
+
+// sla: GET /reports/sla?since=90d.
+func (u *UI) sla(w http.ResponseWriter, r *http.Request) error {
+	since := r.URL.Query().Get("since")
+	if since == "" {
+		since = "90d"
+	}
+	d, err := patchbay.ParseDuration(since)
+	if err != nil {
+		return patchbay.Errorf(patchbay.EINVALID, "since: %s", patchbay.ErrorMessage(err))
+	}
+	rep, err := u.svc.SLAReport(r.Context(), service.SLAReportRequest{Since: d})
+	if err != nil {
+		return err
+	}
+	return u.render(w, r, http.StatusOK, "sla", view{Title: "Remediation SLA", Nav: "vulns", Data: slaPage{R: rep, Since: since}})
+}
+
+// daysText writes d in days with one decimal ("2.5d").
+func daysText(d time.Duration) string {
+	return strconv.FormatFloat(d.Hours()/24, 'f', 1, 64) + "d"
+}
+
+// percentText writes n of total as a whole percentage.
+func percentText(n, total int) string {
+	if total == 0 {
+		return "-"
+	}
+	return strconv.Itoa(100*n/total) + "%"
+}
