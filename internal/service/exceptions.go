@@ -144,16 +144,28 @@ func (s *Service) heldPatches(ctx context.Context, e patchbay.Exception, run pat
 	if !e.CoversHost(h) {
 		return nil, nil
 	}
-	var findings []patchbay.Finding
+	var (
+		findings []patchbay.Finding
+		cl       changelogFixes
+	)
 	if e.Advisory != "" {
 		if findings, err = s.store.Findings(ctx, patchbay.FindingFilter{HostID: h.ID, Fixable: true}); err != nil {
 			return nil, err
 		}
+		ups, err := s.store.Updates(ctx, h.ID)
+		if err != nil {
+			return nil, err
+		}
+		fx, err := s.changelogFixes(ctx, map[int64]patchbay.Host{h.ID: h}, map[int64][]patchbay.Update{h.ID: ups})
+		if err != nil {
+			return nil, err
+		}
+		cl = fx[h.ID]
 	}
 	var held []string
 	for _, p := range run.Patches {
 		u := patchbay.Update{Name: p.Name, Arch: p.Arch, CandidateVersion: p.Version}
-		facts, advisories := updateFacts(h, u, findings, nil)
+		facts, advisories := updateFacts(h, u, findings, cl, nil)
 		if e.HoldsUpdate(facts, advisories) {
 			held = append(held, p.Name)
 		}

@@ -96,6 +96,15 @@ type planInputs struct {
 	blocks     []patchbay.Block
 	firstSeen  map[patchbay.PackageVersion]time.Time
 	findings   map[int64][]patchbay.Finding // by host id
+	changelogs map[int64]changelogFixes     // by host id (apt hosts)
+}
+
+// changelogFixes are the CVEs a host's pending updates fix per their
+// candidates' changelogs (by name, arch and candidate version), and which
+// of those are in the KEV catalog.
+type changelogFixes struct {
+	cves map[patchbay.PackageVersion][]string
+	kev  map[string]bool
 }
 
 // needFindings reports whether a rule or an exception asks what updates
@@ -114,7 +123,7 @@ func needFindings(p patchbay.Policy, excs []patchbay.Exception) bool {
 
 // loadPlanInputs reads what deciding the updates of hosts (host id →
 // pending updates) takes.
-func (s *Service) loadPlanInputs(ctx context.Context, pol patchbay.Policy, updates map[int64][]patchbay.Update) (planInputs, error) {
+func (s *Service) loadPlanInputs(ctx context.Context, pol patchbay.Policy, hosts map[int64]patchbay.Host, updates map[int64][]patchbay.Update) (planInputs, error) {
 	in := planInputs{policy: pol}
 	var err error
 	if in.exceptions, err = s.store.ListExceptions(ctx, s.now(), false); err != nil {
@@ -150,13 +159,62 @@ func (s *Service) loadPlanInputs(ctx context.Context, pol patchbay.Policy, updat
 				in.findings[f.HostID] = append(in.findings[f.HostID], f)
 			}
 		}
+		if pol.ApproveKEV || slices.ContainsFunc(in.exceptions, func(e patchbay.Exception) bool { return e.Advisory != "" }) {
+			if in.changelogs, err = s.changelogFixes(ctx, hosts, updates); err != nil {
+				return in, err
+			}
+		}
 	}
 	return in, nil
 }
 
-// updateFacts are what the host's open findings say update u fixes, and
-// the advisories it fixes.
-func updateFacts(h patchbay.Host, u patchbay.Update, findings []patchbay.Finding, firstSeen map[patchbay.PackageVersion]time.Time) (patchbay.UpdateFacts, []string) {
+// changelogFixes reads what the changelogs of the pending updates of the
+// apt hosts among hosts say they fix, with one KEV lookup for them all.
+func (s *Service) changelogFixes(ctx context.Context, hosts map[int64]patchbay.Host, updates map[int64][]patchbay.Update) (map[int64]changelogFixes, error) {
+	out := map[int64]changelogFixes{}
+	all := map[string]bool{}
+	for id, ups := range updates {
+		h, ok := hosts[id]
+		if !ok || h.PackageManager != "apt" {
+			continue
+		}
+		hus, err := s.withCVEs(ctx, h, ups)
+		if err != nil {
+			return nil, err
+		}
+		fx := changelogFixes{cves: map[patchbay.PackageVersion][]string{}}
+		for _, u := range hus {
+			if len(u.CVEs) > 0 {
+				fx.cves[patchbay.PackageVersion{Name: u.Name, Arch: u.Arch, Version: u.CandidateVersion}] = u.CVEs
+				for _, c := range u.CVEs {
+					all[c] = true
+				}
+			}
+		}
+		out[id] = fx
+	}
+	if len(all) == 0 {
+		return out, nil
+	}
+	kev, err := s.store.KEV(ctx, slices.Sorted(maps.Keys(all)))
+	if err != nil {
+		return nil, err
+	}
+	inKEV := map[string]bool{}
+	for c := range kev {
+		inKEV[c] = true
+	}
+	for id, fx := range out {
+		fx.kev = inKEV
+		out[id] = fx
+	}
+	return out, nil
+}
+
+// updateFacts are what the host's open findings and the candidate's
+// changelog (cl, for apt hosts) say update u fixes, and the advisories it
+// fixes. A changelog names CVEs, not severities: it adds to CVEs and KEV.
+func updateFacts(h patchbay.Host, u patchbay.Update, findings []patchbay.Finding, cl changelogFixes, firstSeen map[patchbay.PackageVersion]time.Time) (patchbay.UpdateFacts, []string) {
 	f := patchbay.UpdateFacts{Update: u, Severity: patchbay.SeverityUnknown,
 		FirstSeen: firstSeen[patchbay.PackageVersion{Name: u.Name, Arch: u.Arch, Version: u.CandidateVersion}]}
 	var advisories []string
@@ -178,6 +236,12 @@ func updateFacts(h patchbay.Host, u patchbay.Update, findings []patchbay.Finding
 			if fd.KEV {
 				kev[c] = true
 			}
+		}
+	}
+	for _, c := range cl.cves[patchbay.PackageVersion{Name: u.Name, Arch: u.Arch, Version: u.CandidateVersion}] {
+		cves[c] = true
+		if cl.kev[c] {
+			kev[c] = true
 		}
 	}
 	f.CVEs, f.KEV = slices.Sorted(maps.Keys(cves)), slices.Sorted(maps.Keys(kev))
@@ -226,7 +290,7 @@ func (in planInputs) decideHost(h patchbay.Host, updates []patchbay.Update, now 
 			excluded = append(excluded, patchbay.ExcludedUpdate{PackageVersion: pv, Reason: b.Describe()})
 			continue
 		}
-		facts, advisories := updateFacts(h, u, in.findings[h.ID], in.firstSeen)
+		facts, advisories := updateFacts(h, u, in.findings[h.ID], in.changelogs[h.ID], in.firstSeen)
 		if e, ok := holdingException(in.exceptions, h, facts, advisories); ok {
 			excluded = append(excluded, patchbay.ExcludedUpdate{PackageVersion: pv, ExceptionID: e.ID,
 				Reason: fmt.Sprintf("held by exception %d (%s, until %s): %s", e.ID, e.Target(), e.ExpiresAt.UTC().Format(time.DateOnly), e.Reason)})

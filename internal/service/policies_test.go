@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,39 @@ func TestPlanFollowsPolicy(t *testing.T) {
 	}
 	if _, err := f.svc.ListPolicies(f.hosts["h1"]); patchbay.ErrorCode(err) != patchbay.EFORBIDDEN {
 		t.Errorf("a host lists policies: %v", err)
+	}
+}
+
+// TestKEVFromChangelogs: a Debian update no advisory covers, whose
+// candidate's changelog names a CVE in the KEV catalog, is approved at
+// once by a policy with ApproveKEV, with the CVE in the reason; before
+// the CVE is in the catalog it is not. An exception for that CVE holds it.
+func TestKEVFromChangelogs(t *testing.T) {
+	f := newFleet(t, "h1") // every fetched changelog says "Fix CVE-2026-0001."
+	f.policy(patchbay.Policy{Name: "kev-only", Classification: patchbay.ClassNone, ApproveKEV: true})
+	_, planned, excluded := f.planOf("kev-only")
+	if len(planned["h1"]) != 0 || !strings.Contains(excluded["h1"]["vim"], "not on policy kev-only's approve list") {
+		t.Fatalf("before KEV lists the CVE: planned %v, excluded %v", planned["h1"], excluded["h1"])
+	}
+	if err := f.svc.ImportKEV(f.admin, []patchbay.KEVEntry{{CVE: "CVE-2026-0001", DateAdded: f.clock}}); err != nil {
+		t.Fatal(err)
+	}
+	d, planned, excluded := f.planOf("kev-only")
+	if strings.Join(planned["h1"], ",") != "openssl,vim" || len(excluded["h1"]) != 0 {
+		t.Fatalf("after KEV lists the CVE: planned %v, excluded %v", planned["h1"], excluded["h1"])
+	}
+	f.act(d.Rollout.ID, service.ActionApprove) // frozen: h1 would install both
+	reply, err := f.svc.CreateException(f.admin, patchbay.ExceptionRequest{Host: "h1", Advisory: "CVE-2026-0001",
+		Reason: "mitigated by configuration", Owner: "secops", ExpiresAt: f.clock.Add(day)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(reply.Held, ";") != "rollout "+strconv.FormatInt(d.Rollout.ID, 10)+": h1" {
+		t.Errorf("the exception held %v of the approved rollout, want h1 (its changelog CVE)", reply.Held)
+	}
+	_, planned, excluded = f.planOf("kev-only")
+	if len(planned["h1"]) != 0 || !strings.Contains(excluded["h1"]["vim"], "held by exception") {
+		t.Errorf("with the exception: planned %v, excluded %v", planned["h1"], excluded["h1"])
 	}
 }
 

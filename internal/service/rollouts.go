@@ -73,15 +73,17 @@ func (s *Service) planHosts(ctx context.Context, r patchbay.Rollout) ([]patchbay
 		return nil, patchbay.Errorf(patchbay.EINVALID, "target %q matches no host", r.Target.String())
 	}
 	updates := make(map[int64][]patchbay.Update, len(rings))
+	planned := make(map[int64]patchbay.Host, len(rings))
 	for _, h := range hosts {
 		if _, ok := rings[h.ID]; !ok {
 			continue
 		}
+		planned[h.ID] = h
 		if updates[h.ID], err = s.store.Updates(ctx, h.ID); err != nil {
 			return nil, fmt.Errorf("plan rollout: %w", err)
 		}
 	}
-	in, err := s.loadPlanInputs(ctx, pol, updates)
+	in, err := s.loadPlanInputs(ctx, pol, planned, updates)
 	if err != nil {
 		return nil, fmt.Errorf("plan rollout: %w", err)
 	}
