@@ -129,11 +129,14 @@ type Rollout struct {
 	// ran is left missed for good. By default it catches up: when it
 	// checks in again, it gets this rollout's job before anything else
 	// (unless the rollout halted or was aborted, and inside its window).
-	NoCatchUp  bool      `json:"no_catch_up,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	ApprovedAt time.Time `json:"approved_at"`
-	StartedAt  time.Time `json:"started_at"`
-	FinishedAt time.Time `json:"finished_at"`
+	NoCatchUp bool `json:"no_catch_up,omitempty"`
+	// AnnouncedWindow is the opening of the maintenance window last
+	// announced in the rollout's log (kind window_announced).
+	AnnouncedWindow time.Time `json:"announced_window,omitzero"`
+	CreatedAt       time.Time `json:"created_at"`
+	ApprovedAt      time.Time `json:"approved_at"`
+	StartedAt       time.Time `json:"started_at"`
+	FinishedAt      time.Time `json:"finished_at"`
 }
 
 // Validate checks the rollout's definition (not its hosts): a name, at least

@@ -82,5 +82,6 @@ type Store interface {
 	DisruptionStore
 	DashboardStore
 	ChangelogStore
+	WebhookStore
 	Close() error
 }

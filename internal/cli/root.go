@@ -113,7 +113,7 @@ Start here:
 		e.hostsCommand(),
 		e.tokensCommand(),
 		e.advisoriesCommand(), e.vulnsCommand(),
-		e.rolloutsCommand(), e.policiesCommand(), e.exceptionsCommand(), e.blockCommand(), e.disruptionCommand(),
+		e.rolloutsCommand(), e.policiesCommand(), e.exceptionsCommand(), e.blockCommand(), e.disruptionCommand(), e.webhooksCommand(),
 		e.versionCommand(),
 		e.labCommand(),
 	)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,9 @@ type serverFlags struct {
 	// sla is the remediation clock of the SLA report
 	// ("kev=7d,critical=15d,...", over patchbay.DefaultSLA).
 	sla string
+	// announceBefore is how long before a window opens a rollout waiting
+	// for it is announced (0: never).
+	announceBefore time.Duration
 }
 
 func (f *serverFlags) register(cmd *cobra.Command) {
@@ -53,6 +57,7 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.dormantAfter, "dormant-after", "14d", "a host unseen this long is dormant (days like 14d, or a duration)")
 	fl.StringVar(&f.retireAfter, "retire-after", "90d", "a host unseen this long is proposed for retirement in the dormant report")
 	fl.StringVar(&f.sla, "sla", patchbay.DefaultSLA.String(), "remediation clock of the SLA report: days from first seen to fixed per class (kev, critical, high, medium, low, unknown; none: no clock)")
+	fl.DurationVar(&f.announceBefore, "announce-before", service.DefaultAnnounceBefore, "announce a rollout waiting for its maintenance window this long before it opens, in its log and to webhooks (0: never)")
 	fl.BoolVar(&f.resetAdminPassword, "reset-admin-password", false, "give the web UI's admin user a new password (printed once) and sign it out everywhere")
 }
 
@@ -116,7 +121,8 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 	if err != nil {
 		return nil, err
 	}
-	svc := service.New(store, service.Options{Logger: logger, CAHash: bundle.CAHash, Lifecycle: life, SLA: &sla})
+	svc := service.New(store, service.Options{Logger: logger, CAHash: bundle.CAHash, Lifecycle: life, SLA: &sla,
+		AnnounceBefore: cmp.Or(f.announceBefore, -1)})
 	admin, err := ensureAdminToken(ctx, svc, filepath.Join(f.dataDir, adminTokenFile))
 	if err != nil {
 		store.Close()
@@ -140,6 +146,7 @@ func startServer(ctx context.Context, f serverFlags, logger *slog.Logger) (*runn
 	loops.Go(func() { svc.RunFeedSync(loopCtx, service.FeedSyncOptions{Every: f.feedInterval}) })
 	loops.Go(func() { svc.RunScheduler(loopCtx, 5*time.Second) }) // rollouts: ticks, and at once after a job result
 	loops.Go(func() { svc.RunChangelogSweep(loopCtx, service.DefaultChangelogSweep) })
+	loops.Go(func() { svc.RunNotifier(loopCtx, 2*time.Second) }) // webhooks
 	urlHost := host
 	if urlHost == "" || urlHost == "0.0.0.0" || urlHost == "::" {
 		urlHost = "127.0.0.1"

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ func (s *Service) wakeScheduler() {
 	case s.sched.wake <- struct{}{}:
 	default:
 	}
+	s.wakeNotifier() // the rollout logs may have grown
 }
 
 // subscribe returns a channel closed when a job is queued for host; call
@@ -189,6 +191,10 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 				u.Rollout.FinishedAt = now
 			}
 		}
+		if ev, ok := s.announcement(&c, d, hosts, now); ok {
+			u.Rollout.AnnouncedWindow = c.AnnouncedWindow
+			u.Events = append(u.Events, ev)
+		}
 		if len(u.Hosts) == 0 && len(u.Events) == 0 {
 			return nil, nil // nothing changed: write nothing
 		}
@@ -207,4 +213,35 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 		s.wakeScheduler() // the ring may be done now: look again soon
 	}
 	return nil
+}
+
+// announcement is the window_announced entry of a running rollout (or one
+// paused by its window) whose window opens within announceBefore, with
+// hosts still to patch, once per opening; it sets c.AnnouncedWindow.
+func (s *Service) announcement(c *rollout.Rollout, d rollout.Decision, hosts []patchbay.HostRun, now time.Time) (patchbay.RolloutEvent, bool) {
+	w := c.Window()
+	if w == nil || s.announceBefore <= 0 || !(d.State == patchbay.RolloutRunning || d.State == patchbay.RolloutPaused && d.PauseCause == patchbay.PauseWindow) {
+		return patchbay.RolloutEvent{}, false
+	}
+	opens, closes := w.Next(now)
+	if opens.IsZero() || !opens.After(now) || opens.Sub(now) > s.announceBefore || c.AnnouncedWindow.Equal(opens) {
+		return patchbay.RolloutEvent{}, false
+	}
+	var names []string
+	for _, h := range hosts {
+		if h.State == patchbay.HostPending {
+			names = append(names, h.Hostname)
+		}
+	}
+	if len(names) == 0 {
+		return patchbay.RolloutEvent{}, false
+	}
+	c.AnnouncedWindow = opens
+	shown := names
+	if len(shown) > 20 {
+		shown = append(shown[:20:20], fmt.Sprintf("and %d more", len(names)-20))
+	}
+	return patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "window_announced",
+		Detail: fmt.Sprintf("maintenance window opens %s (in %s) until %s: %d hosts to patch: %s",
+			opens.UTC().Format(time.RFC3339), opens.Sub(now).Round(time.Minute), closes.UTC().Format(time.RFC3339), len(names), strings.Join(shown, ", "))}, true
 }

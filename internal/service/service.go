@@ -7,6 +7,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/patchbay/patchbay"
@@ -23,6 +24,12 @@ type Service struct {
 	blocks *blockCache
 	life   patchbay.Lifecycle
 	sla    patchbay.SLA
+	// notify wakes the webhook loop; webhookClient posts deliveries;
+	// announceBefore is how long before a window opens it is announced
+	// (0: never).
+	notify         chan struct{}
+	webhookClient  *http.Client
+	announceBefore time.Duration
 }
 
 // Options configure a Service.
@@ -38,6 +45,13 @@ type Options struct {
 	// SLA is the remediation clock of the SLA report (nil:
 	// patchbay.DefaultSLA).
 	SLA *patchbay.SLA
+	// WebhookClient posts webhook deliveries (nil: a client with the
+	// system's roots).
+	WebhookClient *http.Client
+	// AnnounceBefore is how long before a running rollout's maintenance
+	// window opens its pending hosts are announced in its log (and so to
+	// webhooks): 0 is DefaultAnnounceBefore, negative never.
+	AnnounceBefore time.Duration
 }
 
 // New returns a Service over store.
@@ -52,6 +66,16 @@ func New(store patchbay.Store, o Options) *Service {
 		life: o.Lifecycle.OrDefault(), sla: patchbay.DefaultSLA}
 	if o.SLA != nil {
 		s.sla = *o.SLA
+	}
+	s.notify, s.webhookClient = make(chan struct{}, 1), o.WebhookClient
+	if s.webhookClient == nil {
+		s.webhookClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	switch {
+	case o.AnnounceBefore == 0:
+		s.announceBefore = DefaultAnnounceBefore
+	case o.AnnounceBefore > 0:
+		s.announceBefore = o.AnnounceBefore
 	}
 	return s
 }

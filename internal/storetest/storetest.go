@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) patchbay.Store) {
 		{"OpenFindingsTrend", testOpenFindingsTrend},
 		{"RolloutHostCounts", testRolloutHostCounts},
 		{"Changelogs", testChangelogs},
+		{"Webhooks", testWebhooks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
