@@ -63,6 +63,7 @@ func (u *UI) Routes() []Route {
 		{"POST", "/hosts/{id}/unretire", false, u.unretireHost},
 		{"GET", "/reports/dormant", false, u.dormant},
 		{"GET", "/reports/sla", false, u.sla},
+		{"GET", "/webhooks", false, u.webhooks},
 		{"GET", "/vulns", false, u.vulns},
 		{"GET", "/vulns/{id}", false, u.vuln},
 		{"GET", "/rollouts", false, u.rollouts},

@@ -47,3 +47,18 @@ func percentText(n, total int) string {
 	}
 	return strconv.Itoa(100*n/total) + "%"
 }
+
+// webhooksPage lists the webhooks with their delivery state.
+type webhooksPage struct {
+	Hooks []patchbay.Webhook
+}
+
+// webhooks: GET /webhooks (read-only: webhooks are added with the CLI or
+// the API, which print the secret once).
+func (u *UI) webhooks(w http.ResponseWriter, r *http.Request) error {
+	list, err := u.svc.Webhooks(r.Context())
+	if err != nil {
+		return err
+	}
+	return u.render(w, r, http.StatusOK, "webhooks", view{Title: "Webhooks", Nav: "rollouts", Data: webhooksPage{Hooks: list}})
+}

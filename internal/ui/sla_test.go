@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,4 +50,29 @@ func TestSLAPage(t *testing.T) {
 		t.Errorf("since=yesterday: %d", r.status)
 	}
 	mustContain(t, b.get("/vulns").body, `<a href="/reports/sla" id="sla-link">`)
+}
+
+// TestWebhooksPage: the page lists a webhook with its events and a
+// failing receiver's state, escaped, and never its secret; the rollouts
+// page links it.
+func TestWebhooksPage(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser(t)
+	b.signIn()
+	mustContain(t, b.get("/webhooks").body, "No webhook.")
+	hook, err := f.svc.CreateWebhook(f.admin, patchbay.WebhookRequest{Name: "ops-chat", URL: "http://127.0.0.1:1/hook?a=1&b=<2>", Events: []string{"state", "host_failed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook.Failures, hook.LastError, hook.NextAttempt = 3, `connection refused <script>`, f.clock.now().Add(time.Minute)
+	if err := f.db.RecordWebhook(t.Context(), hook); err != nil {
+		t.Fatal(err)
+	}
+	page := b.get("/webhooks").body
+	mustContain(t, page, "<td>ops-chat</td>", "<code>http://127.0.0.1:1/hook?a=1&amp;b=&lt;2&gt;</code>", "<td>host_failed, state</td>",
+		`<span class="badge bad">3</span>`, "connection refused &lt;script&gt;", `<span class="muted">never</span>`)
+	if strings.Contains(page, hook.Secret) {
+		t.Error("the page shows the webhook's secret")
+	}
+	mustContain(t, b.get("/rollouts").body, `<a href="/webhooks" id="webhooks-link">`)
 }
