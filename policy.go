@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -219,6 +220,11 @@ func (p Policy) Decide(f UpdateFacts, now time.Time) PolicyDecision {
 		why += " (severity unknown)"
 	}
 	return PolicyDecision{true, why}
+}
+
+// FormatDays writes d in days with one decimal ("2.5d").
+func FormatDays(d time.Duration) string {
+	return strconv.FormatFloat(d.Hours()/24, 'f', 1, 64) + "d"
 }
 
 // FormatDuration writes d as days when it is a whole number of days

@@ -2,7 +2,6 @@ package patchbay
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -60,34 +59,20 @@ func ParseSLA(s string) (SLA, error) {
 				return SLA{}, Errorf(EINVALID, "sla %s=%s: %s", k, v, ErrorMessage(err))
 			}
 		}
-		switch k {
-		case "kev":
-			sla.KEV = d
-		case "critical":
-			sla.Critical = d
-		case "high":
-			sla.High = d
-		case "medium":
-			sla.Medium = d
-		case "low":
-			sla.Low = d
-		case "unknown":
-			sla.Unknown = d
-		default:
+		clock := sla.field(k)
+		if clock == nil {
 			return SLA{}, Errorf(EINVALID, "sla: unknown class %q (kev, critical, high, medium, low, unknown)", k)
 		}
+		*clock = d
 	}
 	return sla, sla.Validate()
 }
 
 // Validate refuses negative clocks and clocks over 5 years.
 func (s SLA) Validate() error {
-	for _, c := range []struct {
-		name string
-		d    time.Duration
-	}{{"kev", s.KEV}, {"critical", s.Critical}, {"high", s.High}, {"medium", s.Medium}, {"low", s.Low}, {"unknown", s.Unknown}} {
-		if c.d < 0 || c.d > 5*365*day {
-			return Errorf(EINVALID, "sla %s=%s: want 0 (no clock) up to 5 years", c.name, FormatDuration(c.d))
+	for _, c := range SLAClasses {
+		if d := *s.field(c); d < 0 || d > 5*365*day {
+			return Errorf(EINVALID, "sla %s=%s: want 0 (no clock) up to 5 years", c, FormatDuration(d))
 		}
 	}
 	return nil
@@ -95,45 +80,62 @@ func (s SLA) Validate() error {
 
 // String writes s as ParseSLA reads it.
 func (s SLA) String() string {
-	f := func(d time.Duration) string {
-		if d == 0 {
-			return "none"
+	parts := make([]string, len(SLAClasses))
+	for i, c := range SLAClasses {
+		v := "none"
+		if d := *s.field(c); d != 0 {
+			v = FormatDuration(d)
 		}
-		return FormatDuration(d)
+		parts[i] = c + "=" + v
 	}
-	return fmt.Sprintf("kev=%s,critical=%s,high=%s,medium=%s,low=%s,unknown=%s", f(s.KEV), f(s.Critical), f(s.High), f(s.Medium), f(s.Low), f(s.Unknown))
+	return strings.Join(parts, ",")
 }
 
-// Class is the report class of a finding: "kev" when its CVE is in KEV,
-// else its severity ("none" counts as low, "" as unknown).
-func (s SLA) Class(f Finding) string {
-	switch {
-	case f.KEV:
-		return "kev"
-	case f.Severity == SeverityCritical, f.Severity == SeverityHigh, f.Severity == SeverityMedium, f.Severity == SeverityLow:
-		return string(f.Severity)
-	case f.Severity == SeverityNone:
+// field is the clock of a report class (one of SLAClasses), nil for
+// another name.
+func (s *SLA) field(class string) *time.Duration {
+	switch class {
+	case "kev":
+		return &s.KEV
+	case "critical":
+		return &s.Critical
+	case "high":
+		return &s.High
+	case "medium":
+		return &s.Medium
+	case "low":
+		return &s.Low
+	case "unknown":
+		return &s.Unknown
+	}
+	return nil
+}
+
+// severityClass is the report class of a severity: "none" counts as low,
+// "" as unknown.
+func severityClass(sev Severity) string {
+	switch sev {
+	case SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow:
+		return string(sev)
+	case SeverityNone:
 		return string(SeverityLow)
 	}
 	return string(SeverityUnknown)
 }
 
+// Class is the report class of a finding: "kev" when its CVE is in KEV,
+// else its severity's (severityClass).
+func (s SLA) Class(f Finding) string {
+	if f.KEV {
+		return "kev"
+	}
+	return severityClass(f.Severity)
+}
+
 // Clock is the time f has from first seen to fixed, and whether it has a
 // clock at all: the shorter of its severity's and, in KEV, the KEV clock.
 func (s SLA) Clock(f Finding) (time.Duration, bool) {
-	var d time.Duration
-	switch f.Severity {
-	case SeverityCritical:
-		d = s.Critical
-	case SeverityHigh:
-		d = s.High
-	case SeverityMedium:
-		d = s.Medium
-	case SeverityLow, SeverityNone:
-		d = s.Low
-	default:
-		d = s.Unknown
-	}
+	d := s.classClock(severityClass(f.Severity))
 	if f.KEV && s.KEV > 0 && (d == 0 || s.KEV < d) {
 		d = s.KEV
 	}
@@ -320,19 +322,8 @@ func BuildSLAReport(sla SLA, now, since time.Time, open, resolved []Finding, own
 
 // classClock is the clock of a report class (KEV: the KEV clock alone).
 func (s SLA) classClock(class string) time.Duration {
-	switch class {
-	case "kev":
-		return s.KEV
-	case "critical":
-		return s.Critical
-	case "high":
-		return s.High
-	case "medium":
-		return s.Medium
-	case "low":
-		return s.Low
-	case "unknown":
-		return s.Unknown
+	if p := s.field(class); p != nil {
+		return *p
 	}
 	return 0
 }

@@ -93,8 +93,8 @@ type WebhookDelivery struct {
 		State  RolloutState         `json:"state"`
 		Counts map[HostRunState]int `json:"counts"`
 	} `json:"rollout"`
-	// Hosts are, for a window announcement, the hosts that will be
-	// touched: name and owner.
+	// Hosts are, for a window announcement, the pending hosts (those the
+	// window will touch): name and owner.
 	Hosts []WebhookHost `json:"hosts,omitempty"`
 }
 

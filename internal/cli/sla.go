@@ -58,7 +58,7 @@ func printSLA(p printer, rep patchbay.SLAReport, all bool) error {
 		}
 		return patchbay.FormatDuration(d)
 	}
-	days := func(d time.Duration) string { return strconv.FormatFloat(d.Hours()/24, 'f', 1, 64) + "d" }
+	days := patchbay.FormatDays
 	var rows [][]string
 	for _, o := range rep.Open {
 		rows = append(rows, []string{o.Class, clock(o.Clock), strconv.Itoa(o.Open), strconv.Itoa(o.Within), strconv.Itoa(o.DueSoon),

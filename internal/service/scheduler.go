@@ -191,8 +191,8 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 				u.Rollout.FinishedAt = now
 			}
 		}
-		if ev, ok := s.announcement(&c, d, hosts, now); ok {
-			u.Rollout.AnnouncedWindow = c.AnnouncedWindow
+		if ev, opens, ok := s.announcement(c, d, hosts, now); ok {
+			u.Rollout.AnnouncedWindow = opens
 			u.Events = append(u.Events, ev)
 		}
 		if len(u.Hosts) == 0 && len(u.Events) == 0 {
@@ -217,15 +217,16 @@ func (s *Service) Tick(ctx context.Context, id int64) error {
 
 // announcement is the window_announced entry of a running rollout (or one
 // paused by its window) whose window opens within announceBefore, with
-// hosts still to patch, once per opening; it sets c.AnnouncedWindow.
-func (s *Service) announcement(c *rollout.Rollout, d rollout.Decision, hosts []patchbay.HostRun, now time.Time) (patchbay.RolloutEvent, bool) {
+// hosts still to patch, once per opening, and the opening it announces
+// (the rollout's AnnouncedWindow from then on).
+func (s *Service) announcement(c rollout.Rollout, d rollout.Decision, hosts []patchbay.HostRun, now time.Time) (patchbay.RolloutEvent, time.Time, bool) {
 	w := c.Window()
 	if w == nil || s.announceBefore <= 0 || !(d.State == patchbay.RolloutRunning || d.State == patchbay.RolloutPaused && d.PauseCause == patchbay.PauseWindow) {
-		return patchbay.RolloutEvent{}, false
+		return patchbay.RolloutEvent{}, time.Time{}, false
 	}
 	opens, closes := w.Next(now)
 	if opens.IsZero() || !opens.After(now) || opens.Sub(now) > s.announceBefore || c.AnnouncedWindow.Equal(opens) {
-		return patchbay.RolloutEvent{}, false
+		return patchbay.RolloutEvent{}, time.Time{}, false
 	}
 	var names []string
 	for _, h := range hosts {
@@ -234,14 +235,13 @@ func (s *Service) announcement(c *rollout.Rollout, d rollout.Decision, hosts []p
 		}
 	}
 	if len(names) == 0 {
-		return patchbay.RolloutEvent{}, false
+		return patchbay.RolloutEvent{}, time.Time{}, false
 	}
-	c.AnnouncedWindow = opens
 	shown := names
 	if len(shown) > 20 {
 		shown = append(shown[:20:20], fmt.Sprintf("and %d more", len(names)-20))
 	}
 	return patchbay.RolloutEvent{Time: now, Actor: eventActor, Kind: "window_announced",
 		Detail: fmt.Sprintf("maintenance window opens %s (in %s) until %s: %d hosts to patch: %s",
-			opens.UTC().Format(time.RFC3339), opens.Sub(now).Round(time.Minute), closes.UTC().Format(time.RFC3339), len(names), strings.Join(shown, ", "))}, true
+			opens.UTC().Format(time.RFC3339), opens.Sub(now).Round(time.Minute), closes.UTC().Format(time.RFC3339), len(names), strings.Join(shown, ", "))}, opens, true
 }

@@ -164,7 +164,7 @@ func (s *Service) DeliverWebhooks(ctx context.Context) error {
 
 // deliver sends w what it has not had yet.
 func (s *Service) deliver(ctx context.Context, w patchbay.Webhook) error {
-	rollouts := map[int64]*patchbay.WebhookDelivery{} // one read of each rollout a round
+	rollouts := map[int64]*rolloutNow{} // one read of each rollout a round
 	for {
 		events, err := s.store.RolloutEventsAfter(ctx, w.Cursor, webhookBatch)
 		if err != nil || len(events) == 0 {
@@ -204,9 +204,10 @@ func (s *Service) deliver(ctx context.Context, w patchbay.Webhook) error {
 }
 
 // delivery builds the body for entry e: the entry, its rollout now, and
-// for a window announcement the hosts still to be patched with owners.
-func (s *Service) delivery(ctx context.Context, w patchbay.Webhook, e patchbay.RolloutEvent, cache map[int64]*patchbay.WebhookDelivery) (patchbay.WebhookDelivery, error) {
-	base, ok := cache[e.RolloutID]
+// for a window announcement the pending hosts with their owners (looked
+// up only then).
+func (s *Service) delivery(ctx context.Context, w patchbay.Webhook, e patchbay.RolloutEvent, cache map[int64]*rolloutNow) (patchbay.WebhookDelivery, error) {
+	now, ok := cache[e.RolloutID]
 	if !ok {
 		r, err := s.store.Rollout(ctx, e.RolloutID)
 		if patchbay.ErrorCode(err) == patchbay.ENOTFOUND {
@@ -214,31 +215,46 @@ func (s *Service) delivery(ctx context.Context, w patchbay.Webhook, e patchbay.R
 		} else if err != nil {
 			return patchbay.WebhookDelivery{}, err
 		}
-		base = &patchbay.WebhookDelivery{}
-		base.Rollout.ID, base.Rollout.Name, base.Rollout.State = r.ID, r.Name, r.State
-		base.Rollout.Counts = map[patchbay.HostRunState]int{}
 		runs, err := s.store.HostRuns(ctx, e.RolloutID)
 		if err != nil && patchbay.ErrorCode(err) != patchbay.ENOTFOUND {
 			return patchbay.WebhookDelivery{}, err
 		}
+		now = &rolloutNow{r: r, runs: runs, counts: map[patchbay.HostRunState]int{}}
 		for _, h := range runs {
-			base.Rollout.Counts[h.State]++
-			if h.State == patchbay.HostPending || h.State == patchbay.HostRunning {
-				owner := ""
-				if host, err := s.store.Host(ctx, h.HostID); err == nil {
-					owner = host.Assets.Owner
-				}
-				base.Hosts = append(base.Hosts, patchbay.WebhookHost{Hostname: h.Hostname, Owner: owner})
-			}
+			now.counts[h.State]++
 		}
-		cache[e.RolloutID] = base
+		cache[e.RolloutID] = now
 	}
-	d := *base
-	d.Webhook, d.Event = w.Name, e
+	d := patchbay.WebhookDelivery{Webhook: w.Name, Event: e}
+	d.Rollout.ID, d.Rollout.Name, d.Rollout.State, d.Rollout.Counts = e.RolloutID, now.r.Name, now.r.State, now.counts
 	if e.Kind != "window_announced" {
-		d.Hosts = nil
+		return d, nil
 	}
+	if now.pending == nil {
+		now.pending = []patchbay.WebhookHost{}
+		for _, h := range now.runs {
+			if h.State != patchbay.HostPending {
+				continue
+			}
+			owner := ""
+			if host, err := s.store.Host(ctx, h.HostID); err == nil {
+				owner = host.Assets.Owner
+			}
+			now.pending = append(now.pending, patchbay.WebhookHost{Hostname: h.Hostname, Owner: owner})
+		}
+	}
+	d.Hosts = now.pending
 	return d, nil
+}
+
+// rolloutNow is a rollout as one delivery round read it: its host runs
+// and counts, and (once a window announcement needs them) its pending
+// hosts with owners.
+type rolloutNow struct {
+	r       patchbay.Rollout
+	runs    []patchbay.HostRun
+	counts  map[patchbay.HostRunState]int
+	pending []patchbay.WebhookHost
 }
 
 // post sends one delivery, signed, and returns the receiver's status; an

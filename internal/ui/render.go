@@ -40,7 +40,7 @@ var funcs = template.FuncMap{
 	"age":      durationText,
 	"days":     patchbay.FormatDuration,
 	"list":     func(s ...string) []string { return s },
-	"indays":   daysText,
+	"indays":   patchbay.FormatDays,
 	"percent":  percentText,
 	"periods":  func() []string { return slaPeriods },
 }

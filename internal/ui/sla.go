@@ -3,7 +3,6 @@ package ui
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/patchbay/patchbay"
 	"github.com/patchbay/patchbay/internal/service"
@@ -33,11 +32,6 @@ func (u *UI) sla(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return u.render(w, r, http.StatusOK, "sla", view{Title: "Remediation SLA", Nav: "vulns", Data: slaPage{R: rep, Since: since}})
-}
-
-// daysText writes d in days with one decimal ("2.5d").
-func daysText(d time.Duration) string {
-	return strconv.FormatFloat(d.Hours()/24, 'f', 1, 64) + "d"
 }
 
 // percentText writes n of total as a whole percentage.
